@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Build and test the restricted-DMA fork of QEMU.  Run ./configure first.
+#
+#   make            assemble the tree if the series changed, build
+#                   qemu-system-x86_64, qemu-system-aarch64 and the fork's
+#                   tools
+#   make check      the fork's tests and the upstream qos-test guard
+#   make demo       boot the demonstration guest
+#   make export     the whole fork as a git-am-able series in BUILD_DIR/export
+#   make checkpatch export, then run QEMU's checkpatch.pl over the series
+
+BUILD_DIR ?= build
+-include $(BUILD_DIR)/config.mk
+
+ifeq ($(QEMU_BUILD),)
+.DEFAULT_GOAL := not-configured
+not-configured all check demo export checkpatch:
+	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
+	@exit 1
+.PHONY: not-configured all check demo export checkpatch
+else
+
+NINJA ?= ninja
+# ccache: share objects between build directories (the fork and a
+# --base-only build) since QEMU's build uses paths relative to the build.
+export CCACHE_BASEDIR := $(BUILD_DIR)
+export CCACHE_NOHASHDIR := 1
+QEMU_TARGETS := qemu-system-x86_64 qemu-system-aarch64
+# qtest binaries that "make check" runs
+QTEST_TARGETS := tests/qtest/qos-test
+# Debian's firmware, reached from the build tree through qemu-bundle
+FIRMWARE_DIRS := /usr/share/seabios /usr/lib/ipxe/qemu /usr/share/qemu
+
+all: build
+
+assemble:
+	@scripts/assemble $(BUILD_DIR)
+
+build: assemble
+	$(NINJA) -C $(QEMU_BUILD) $(QEMU_TARGETS)
+	@for d in $(FIRMWARE_DIRS); do \
+	    mkdir -p $(QEMU_BUILD)/qemu-bundle$$(dirname $$d); \
+	    ln -sfn $$d $(QEMU_BUILD)/qemu-bundle$$d; \
+	done
+ifeq ($(BASE_ONLY),no)
+	$(NINJA) -C $(FORK_BUILD)
+endif
+
+check-build: build
+	$(NINJA) -C $(QEMU_BUILD) $(QTEST_TARGETS)
+
+check: check-build
+ifeq ($(BASE_ONLY),yes)
+	@echo "$(BUILD_DIR) is a --base-only build: the fork's tests do not apply" >&2; exit 1
+endif
+	$(MESON) test -C $(FORK_BUILD) --print-errorlogs $(CHECK_ARGS)
+
+demo: build
+	scripts/demo --build-dir $(BUILD_DIR)
+
+export: assemble
+	scripts/export-series --build-dir $(BUILD_DIR) $(BUILD_DIR)/export
+
+checkpatch: assemble
+	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
+
+.PHONY: all assemble build check-build check demo export checkpatch
+endif
