@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Build the Linux guests the demo and the boot matrix run, from Debian's
+packages only, and cache them outside the repository keyed by their inputs.
+
+  guest.py debian-kernel ARCH          Debian bookworm's packaged kernel
+                                       (linux-image-ARCH), unmodified:
+                                       prints the cache directory holding
+                                       vmlinuz and lib/modules/
+  guest.py initramfs ARCH INIT OUT [--kernel-dir DIR --modules M1,M2]
+                                       a cpio.gz of Debian's busybox-static
+                                       for ARCH, INIT as /init, and the named
+                                       modules with their dependencies
+
+ARCH is a Debian architecture: amd64 or arm64.
+"""
+
+import argparse
+import gzip
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+PROG = "guest.py"
+
+
+def die(msg):
+    sys.stderr.write("%s: error: %s\n" % (PROG, msg))
+    sys.exit(1)
+
+
+def note(msg):
+    sys.stderr.write("%s: %s\n" % (PROG, msg))
+
+
+def cache_dir():
+    d = os.environ.get("QEMU_RDMA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+        "qemu-rdma-fork")
+    return os.path.join(d, "guests")
+
+
+def run(*args, cwd=None):
+    r = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        die("%s failed:\n%s" % (" ".join(args), r.stderr.strip()))
+    return r.stdout
+
+
+def apt_resolve(pkg, arch):
+    """The real package a Debian metapackage depends on, and its version."""
+    spec = "%s:%s" % (pkg, arch)
+    out = run("apt-cache", "depends", spec)
+    real = pkg
+    for line in out.splitlines():
+        m = re.match(r"\s+Depends: (linux-image-[^:\s]+)", line)
+        if m:
+            real = m.group(1)
+            break
+    pol = run("apt-cache", "policy", "%s:%s" % (real, arch))
+    m = re.search(r"Candidate: (\S+)", pol)
+    if not m or m.group(1) == "(none)":
+        die("apt knows no %s for %s; run scripts/install-deps (it adds the "
+            "%s architecture)" % (real, arch, arch))
+    return real, m.group(1)
+
+
+def apt_download(pkg, arch, version, dest):
+    """Download one .deb into dest and return its path."""
+    os.makedirs(dest, exist_ok=True)
+    run("apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
+        "%s:%s=%s" % (pkg, arch, version), cwd=dest)
+    for n in os.listdir(dest):
+        if n.startswith(pkg + "_") and n.endswith("_%s.deb" % arch):
+            return os.path.join(dest, n)
+    die("apt-get download %s:%s left no .deb in %s" % (pkg, arch, dest))
+
+
+def debian_kernel(arch):
+    real, version = apt_resolve("linux-image-" + arch, arch)
+    out = os.path.join(cache_dir(), "%s_%s" % (real, version))
+    if os.path.exists(os.path.join(out, ".done")):
+        return out
+    note("fetching %s %s" % (real, version))
+    with tempfile.TemporaryDirectory(dir=cache_dir() if os.path.isdir(
+            cache_dir()) else None) as tmp:
+        deb = apt_download(real, arch, version, tmp)
+        x = os.path.join(tmp, "x")
+        run("dpkg-deb", "-x", deb, x)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.makedirs(out)
+        boot = os.path.join(x, "boot")
+        for n in os.listdir(boot):
+            if n.startswith("vmlinuz-"):
+                shutil.copy(os.path.join(boot, n),
+                            os.path.join(out, "vmlinuz"))
+            if n.startswith("config-"):
+                shutil.copy(os.path.join(boot, n), os.path.join(out, "config"))
+        mods = os.path.join(x, "lib", "modules")
+        shutil.copytree(mods, os.path.join(out, "lib", "modules"),
+                        symlinks=True)
+    open(os.path.join(out, ".done"), "w").close()
+    return out
+
+
+def busybox(arch):
+    _, version = apt_resolve("busybox-static", arch)
+    out = os.path.join(cache_dir(), "busybox-static_%s_%s" % (
+        version.replace(":", "%3a"), arch))
+    binary = os.path.join(out, "busybox")
+    if os.path.exists(binary):
+        return binary
+    note("fetching busybox-static %s for %s" % (version, arch))
+    os.makedirs(cache_dir(), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        deb = apt_download("busybox-static", arch, version, tmp)
+        x = os.path.join(tmp, "x")
+        run("dpkg-deb", "-x", deb, x)
+        os.makedirs(out, exist_ok=True)
+        shutil.copy(os.path.join(x, "bin", "busybox"), binary + ".tmp")
+        os.rename(binary + ".tmp", binary)
+    return binary
+
+
+def module_closure(kdir, names):
+    """Module files for names and their dependencies, dependencies first."""
+    index = {}
+    for root, _, files in os.walk(os.path.join(kdir, "lib", "modules")):
+        for f in files:
+            if f.endswith(".ko"):
+                index[f[:-3].replace("-", "_")] = os.path.join(root, f)
+    order = []
+
+    def visit(name):
+        key = name.replace("-", "_")
+        if key in [k for k, _ in order]:
+            return
+        if key not in index:
+            die("module %s is not in %s (built in, or misspelt?)" % (name, kdir))
+        with open(index[key], "rb") as fh:
+            m = re.search(rb"depends=([\w,-]*)\x00", fh.read())
+        for dep in (m.group(1).decode().split(",") if m else []):
+            if dep:
+                visit(dep)
+        order.append((key, index[key]))
+
+    for n in names:
+        visit(n)
+    return order
+
+
+class Cpio:
+    """A minimal writer of the "newc" cpio format the kernel unpacks."""
+
+    def __init__(self):
+        self.buf = io.BytesIO()
+        self.ino = 1
+
+    def _entry(self, name, mode, data=b"", nlink=1):
+        name_b = name.encode() + b"\0"
+        hdr = "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x" % (
+            self.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0,
+            len(name_b), 0)
+        self.ino += 1
+        self.buf.write(hdr.encode() + name_b)
+        self.buf.write(b"\0" * ((4 - (110 + len(name_b)) % 4) % 4))
+        self.buf.write(data)
+        self.buf.write(b"\0" * ((4 - len(data) % 4) % 4))
+
+    def dir(self, name):
+        self._entry(name, stat.S_IFDIR | 0o755, nlink=2)
+
+    def file(self, name, data, mode=0o644):
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name, target):
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def finish(self):
+        self._entry("TRAILER!!!", 0)
+        return self.buf.getvalue()
+
+
+def initramfs(arch, init, out, kdir=None, modules=(), extra=()):
+    cp = Cpio()
+    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "mnt", "lib",
+              "lib/modules", "usr", "usr/bin", "usr/sbin", "etc"):
+        cp.dir(d)
+    with open(busybox(arch), "rb") as fh:
+        cp.file("bin/busybox", fh.read(), 0o755)
+    cp.symlink("bin/sh", "busybox")
+    with open(init, "rb") as fh:
+        cp.file("init", fh.read(), 0o755)
+    names = []
+    if modules:
+        for key, path in module_closure(kdir, modules):
+            with open(path, "rb") as fh:
+                cp.file("lib/modules/%s.ko" % key, fh.read())
+            names.append(key)
+    # /lib/modules/order: the modules to insmod, dependencies first
+    cp.file("lib/modules/order", ("\n".join(names) + "\n").encode())
+    for src, dst in extra:
+        with open(src, "rb") as fh:
+            cp.file(dst, fh.read(), 0o755)
+    data = gzip.compress(cp.finish(), compresslevel=6, mtime=0)
+    with open(out + ".tmp", "wb") as fh:
+        fh.write(data)
+    os.rename(out + ".tmp", out)
+
+
+def main():
+    ap = argparse.ArgumentParser(prog=PROG)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    k = sub.add_parser("debian-kernel")
+    k.add_argument("arch", choices=["amd64", "arm64"])
+    i = sub.add_parser("initramfs")
+    i.add_argument("arch", choices=["amd64", "arm64"])
+    i.add_argument("init")
+    i.add_argument("out")
+    i.add_argument("--kernel-dir")
+    i.add_argument("--modules", default="")
+    i.add_argument("--extra", action="append", default=[],
+                   help="SRC:DST, a further executable for the initramfs")
+    args = ap.parse_args()
+    if args.cmd == "debian-kernel":
+        print(debian_kernel(args.arch))
+    elif args.cmd == "initramfs":
+        mods = [m for m in args.modules.split(",") if m]
+        if mods and not args.kernel_dir:
+            die("--modules needs --kernel-dir")
+        initramfs(args.arch, args.init, args.out, args.kernel_dir, mods,
+                  [tuple(e.split(":", 1)) for e in args.extra])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
