@@ -135,6 +135,14 @@ static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
     return true;
 }
 
+bool virtio_pci_restricted_dma_pre_realize(VirtIOPCIProxy *proxy,
+                                           Error **errp)
+{
+    return !proxy->rdma_bar_size ||
+           virtio_restricted_dma_check_type(object_get_typename(OBJECT(proxy)),
+                                            "restricted-dma-bar-size", errp);
+}
+
 bool virtio_pci_restricted_dma_plug(VirtIOPCIProxy *proxy, Error **errp)
 {
     VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);

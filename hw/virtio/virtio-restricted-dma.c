@@ -187,6 +187,19 @@ static const char *vhost_backend_name(struct vhost_dev *hdev)
     }
 }
 
+bool virtio_restricted_dma_check_type(const char *type, const char *prop,
+                                      Error **errp)
+{
+    if (g_str_has_prefix(type, "vhost-")) {
+        error_setg(errp, "%s cannot be used with %s: its vhost backend maps "
+                   "all of guest RAM, outside the device's restricted DMA "
+                   "address space", prop, type);
+        error_append_hint(errp, "Use the device emulated in QEMU instead.\n");
+        return false;
+    }
+    return true;
+}
+
 bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
                                         uint64_t size, Error **errp)
 {
@@ -214,11 +227,7 @@ bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
                           "network device: vhost=off on its -netdev).\n");
         return false;
     }
-    if (g_str_has_prefix(type, "vhost-")) {
-        error_setg(errp, "%s cannot be used with %s: its vhost backend maps "
-                   "all of guest RAM, outside the device's restricted DMA "
-                   "address space", prop, type);
-        error_append_hint(errp, "Use the device emulated in QEMU instead.\n");
+    if (!virtio_restricted_dma_check_type(type, prop, errp)) {
         return false;
     }
 

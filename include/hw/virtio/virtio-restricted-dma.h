@@ -59,6 +59,14 @@ uint64_t virtio_restricted_dma_min_size(VirtIODevice *vdev);
 char *virtio_restricted_dma_size_arg(uint64_t size);
 
 /*
+ * Device types whose vhost backend maps all of guest RAM ("vhost-*")
+ * cannot be confined.  Checked before realize, so that such a device fails
+ * before it waits for its backend.
+ */
+bool virtio_restricted_dma_check_type(const char *type, const char *prop,
+                                      Error **errp);
+
+/*
  * Check that @vdev can be confined at all (a device type that does not
  * touch guest RAM by design, no vhost backend, iommu_platform not turned
  * off, a modern interface) and that @size fits it.  @prop names the user's
