@@ -48,21 +48,20 @@ static bool virtio_pci_rdma_bar_free(PCIDevice *dev, int bar)
            !dev->io_regions[bar + 1].size;
 }
 
-static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
-                                  Error **errp)
+/* Either window: a modern-only device, no vIOMMU in front of it. */
+bool virtio_pci_restricted_dma_check_transport(VirtIOPCIProxy *proxy,
+                                               const char *prop,
+                                               Error **errp)
 {
     PCIDevice *dev = &proxy->pci_dev;
     const char *type = object_get_typename(OBJECT(proxy));
-    uint64_t size = proxy->rdma_bar_size;
-    int bar = proxy->rdma_bar;
-    int i;
 
     if (virtio_pci_legacy(proxy) || !virtio_pci_modern(proxy)) {
         g_autofree char *nt = g_strdup_printf("%s-non-transitional", type);
 
-        error_setg(errp, "restricted-dma-bar-size needs a modern-only "
-                   "(virtio 1.x) device; %s here has a legacy interface, "
-                   "where bit 27 means something else", type);
+        error_setg(errp, "%s needs a modern-only (virtio 1.x) device; %s "
+                   "here has a legacy interface, where bit 27 means "
+                   "something else", prop, type);
         if (!virtio_pci_modern(proxy)) {
             error_append_hint(errp, "Drop disable-modern=on and set "
                               "disable-legacy=on.\n");
@@ -76,11 +75,26 @@ static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
     }
 
     if (pci_device_iommu_address_space(dev) != &address_space_memory) {
-        error_setg(errp, "restricted-dma-bar-size cannot be used on a "
-                   "device behind a vIOMMU: the window would be translated "
-                   "by the IOMMU");
+        error_setg(errp, "%s cannot be used on a device behind a vIOMMU: "
+                   "the window would be translated by the IOMMU", prop);
         error_append_hint(errp, "Put the device on a bus without an IOMMU, "
-                          "or remove restricted-dma-bar-size.\n");
+                          "or remove %s.\n", prop);
+        return false;
+    }
+    return true;
+}
+
+static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
+                                  Error **errp)
+{
+    PCIDevice *dev = &proxy->pci_dev;
+    uint64_t size = proxy->rdma_bar_size;
+    int bar = proxy->rdma_bar;
+    int i;
+
+    if (!virtio_pci_restricted_dma_check_transport(proxy,
+                                                   "restricted-dma-bar-size",
+                                                   errp)) {
         return false;
     }
 

@@ -52,6 +52,7 @@ struct VirtIORestrictedDMA {
     bool loaded;
     uint32_t in_kind;
     uint64_t in_size;
+    uint64_t in_base;
     int32_t in_policy;
 };
 
@@ -309,8 +310,8 @@ bool virtio_restricted_dma_check_unused(VirtIODevice *vdev, Error **errp)
                    "window",
                    VirtioRestrictedDmaPolicy_str(vdev->rdma_policy));
         error_append_hint(errp, "Give the device a window with "
-                          "restricted-dma-bar-size (virtio-pci), or drop "
-                          "restricted-dma-policy.\n");
+                          "restricted-dma-pool, or restricted-dma-bar-size "
+                          "(virtio-pci), or drop restricted-dma-policy.\n");
         return false;
     }
     return true;
@@ -482,7 +483,8 @@ bool virtio_restricted_dma_check_slow(VirtIODevice *vdev, hwaddr addr,
     qom_path = object_get_canonical_path(OBJECT(vdev));
     qapi_event_send_virtio_restricted_dma_violation(path, qom_path, what,
                                                     addr, len, r->base,
-                                                    r->size, r->open);
+                                                    r->size, r->open,
+                                                    r->pool);
     virtio_error(vdev, "%s (%s): restricted DMA violation: %s at 0x%" PRIx64
                  " length 0x%" PRIx64 " is outside the window [0x%" PRIx64
                  ", 0x%" PRIx64 ")%s", vdev->name, path, what, addr, len,
@@ -555,6 +557,7 @@ static int virtio_rdma_pre_save(void *opaque)
 
     r->in_kind = r->kind;
     r->in_size = r->size;
+    r->in_base = r->base;
     r->in_policy = vdev->rdma_policy;
     return 0;
 }
@@ -578,6 +581,15 @@ static int virtio_rdma_post_load_sub(void *opaque, int version_id)
     VirtIODevice *vdev = opaque;
     VirtIORestrictedDMA *r = vdev->rdma;
 
+    if (r->kind == VIRTIO_RESTRICTED_DMA_KIND_POOL && r->in_kind == r->kind &&
+        r->in_base != r->base) {
+        error_report("%s (%s): the source's restricted-dma-pool is at "
+                     "0x%" PRIx64 ", this destination's at 0x%" PRIx64 "; "
+                     "give the pool the same size, addr and -m on both "
+                     "sides", vdev->name, virtio_rdma_path(vdev), r->in_base,
+                     r->base);
+        return -EINVAL;
+    }
     if (r->in_kind != r->kind || r->in_size != r->size ||
         r->in_policy != vdev->rdma_policy) {
         error_report("%s (%s): restricted DMA differs: the source has a %s "
@@ -605,6 +617,7 @@ static const VMStateDescription vmstate_virtio_rdma_state = {
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32(in_kind, VirtIORestrictedDMA),
         VMSTATE_UINT64(in_size, VirtIORestrictedDMA),
+        VMSTATE_UINT64(in_base, VirtIORestrictedDMA),
         VMSTATE_INT32(in_policy, VirtIORestrictedDMA),
         VMSTATE_BOOL(tripped, VirtIORestrictedDMA),
         VMSTATE_UINT64(refusals, VirtIORestrictedDMA),
