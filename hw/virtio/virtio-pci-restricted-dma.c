@@ -227,8 +227,13 @@ void virtio_pci_restricted_dma_update(VirtIOPCIProxy *proxy)
     if (!vdev || !vdev->rdma) {
         return;
     }
-    addr = pci_get_bar_addr(dev, proxy->rdma_bar);
     master = pci_get_word(dev->config + PCI_COMMAND) & PCI_COMMAND_MASTER;
+    if (virtio_restricted_dma_kind(vdev) != VIRTIO_RESTRICTED_DMA_KIND_BAR) {
+        /* a pool in guest RAM: only Bus Master matters */
+        virtio_restricted_dma_set_enabled(vdev, master);
+        return;
+    }
+    addr = pci_get_bar_addr(dev, proxy->rdma_bar);
     virtio_restricted_dma_set_window(vdev, addr != PCI_BAR_UNMAPPED && master,
                                      addr);
 }
@@ -238,6 +243,6 @@ void virtio_pci_restricted_dma_close(VirtIOPCIProxy *proxy)
     VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);
 
     if (vdev && vdev->rdma) {
-        virtio_restricted_dma_set_window(vdev, false, 0);
+        virtio_restricted_dma_set_enabled(vdev, false);
     }
 }

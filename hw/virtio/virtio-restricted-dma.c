@@ -377,6 +377,16 @@ AddressSpace *virtio_restricted_dma_address_space(VirtIODevice *vdev)
     return &vdev->rdma->as;
 }
 
+VirtioRestrictedDmaKind virtio_restricted_dma_kind(VirtIODevice *vdev)
+{
+    return vdev->rdma->kind;
+}
+
+void virtio_restricted_dma_set_enabled(VirtIODevice *vdev, bool open)
+{
+    virtio_restricted_dma_set_window(vdev, open, vdev->rdma->base);
+}
+
 void virtio_restricted_dma_set_window(VirtIODevice *vdev, bool open,
                                       hwaddr base)
 {

@@ -18,7 +18,6 @@
 #include "qemu/iov.h"
 #include "qemu/module.h"
 #include "qobject/qdict.h"
-#include "qobject/qnum.h"
 #include "qobject/qlist.h"
 #include "qobject/qstring.h"
 #include "standard-headers/linux/pci_regs.h"
@@ -188,6 +187,47 @@ static void force_driver_ok(Machine *m)
                              VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
+static QDict *rdma_status(QTestState *qts)
+{
+    return qvirtio_rdma_query(qts, VDEV_PATH);
+}
+
+static int64_t rdma_int(QTestState *qts, const char *key)
+{
+    return qvirtio_rdma_query_int(qts, VDEV_PATH, key);
+}
+
+static bool rdma_bool(QTestState *qts, const char *key)
+{
+    return qvirtio_rdma_query_bool(qts, VDEV_PATH, key);
+}
+
+static uint32_t blk_submit(Machine *m, QVirtQueue *vq, QGuestAllocator *a,
+                           uint32_t type, uint64_t sector, uint64_t data,
+                           uint32_t len, uint64_t *status)
+{
+    return qvirtio_rdma_blk_submit(m->qts, m->vdev, vq, a, type, sector,
+                                   data, len, status);
+}
+
+static void settle(Machine *m)
+{
+    qvirtio_rdma_settle(m->qts);
+}
+
+static void wait_needs_reset(Machine *m)
+{
+    qvirtio_rdma_wait_needs_reset(m->qts, m->vdev, TIMEOUT_US);
+}
+
+static void expect_violation_event(Machine *m, const char *access,
+                                   uint64_t addr, uint64_t len)
+{
+    qvirtio_rdma_expect_violation(m->qts, "dev0", VDEV_PATH, access, addr,
+                                  len, m->win.addr + m->win.offset,
+                                  m->win.size);
+}
+
 /* Write @features and try FEATURES_OK; return whether it latched. */
 static bool try_features(Machine *m, uint64_t features)
 {
@@ -197,87 +237,12 @@ static bool try_features(Machine *m, uint64_t features)
     return dev_status(m) & VIRTIO_CONFIG_S_FEATURES_OK;
 }
 
-static QDict *rdma_status(QTestState *qts)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'x-query-virtio-status',"
-                           " 'arguments': { 'path': %s } }", VDEV_PATH);
-    QDict *ret, *r;
 
-    g_assert(qdict_haskey(rsp, "return"));
-    ret = qdict_get_qdict(rsp, "return");
-    r = qdict_get_qdict(ret, "restricted-dma");
-    g_assert_nonnull(r);
-    qobject_ref(r);
-    qobject_unref(rsp);
-    return r;
-}
 
-static int64_t rdma_int(QTestState *qts, const char *key)
-{
-    g_autoptr(QDict) r = rdma_status(qts);
 
-    return qdict_get_int(r, key);
-}
 
-static bool rdma_bool(QTestState *qts, const char *key)
-{
-    g_autoptr(QDict) r = rdma_status(qts);
 
-    return qdict_get_bool(r, key);
-}
 
-static uint64_t dict_uint(QDict *d, const char *key)
-{
-    uint64_t v;
-
-    g_assert_true(qnum_get_try_uint(qobject_to(QNum, qdict_get(d, key)), &v));
-    return v;
-}
-
-static void fill(QTestState *qts, uint64_t addr, uint8_t byte, size_t len)
-{
-    g_autofree uint8_t *buf = g_malloc(len);
-
-    memset(buf, byte, len);
-    qtest_memwrite(qts, addr, buf, len);
-}
-
-static void assert_filled(QTestState *qts, uint64_t addr, uint8_t byte,
-                          size_t len)
-{
-    g_autofree uint8_t *buf = g_malloc(len);
-    size_t i;
-
-    qtest_memread(qts, addr, buf, len);
-    for (i = 0; i < len; i++) {
-        if (buf[i] != byte) {
-            g_error("byte 0x%" PRIx64 " is 0x%02x, expected 0x%02x",
-                    addr + i, buf[i], byte);
-        }
-    }
-}
-
-/* Queue a virtio-blk request with its data at @data; returns the head. */
-static uint32_t blk_submit(Machine *m, QVirtQueue *vq, QGuestAllocator *a,
-                           uint32_t type, uint64_t sector, uint64_t data,
-                           uint32_t len, uint64_t *status)
-{
-    struct virtio_blk_outhdr hdr = {
-        .type = cpu_to_le32(type),
-        .sector = cpu_to_le64(sector),
-    };
-    uint64_t hdr_addr = guest_alloc(a, sizeof(hdr));
-    uint32_t head;
-
-    *status = guest_alloc(a, 1);
-    qtest_memwrite(m->qts, hdr_addr, &hdr, sizeof(hdr));
-    qtest_writeb(m->qts, *status, 0xff);
-    head = qvirtqueue_add(m->qts, vq, hdr_addr, sizeof(hdr), false, true);
-    qvirtqueue_add(m->qts, vq, data, len, type == VIRTIO_BLK_T_IN, true);
-    qvirtqueue_add(m->qts, vq, *status, 1, true, false);
-    qvirtqueue_kick(m->qts, m->vdev, vq, head);
-    return head;
-}
 
 static uint8_t blk_io(Machine *m, QVirtQueue *vq, QGuestAllocator *a,
                       uint32_t type, uint64_t sector, uint64_t data,
@@ -290,53 +255,13 @@ static uint8_t blk_io(Machine *m, QVirtQueue *vq, QGuestAllocator *a,
     return qtest_readb(m->qts, status);
 }
 
-/*
- * Let QEMU's main loop run, so that a kick (an ioeventfd) the device
- * would act on has been handled.
- */
-static void settle(Machine *m)
-{
-    int i;
 
-    for (i = 0; i < 5; i++) {
-        qtest_qmp_assert_success(m->qts, "{ 'execute': 'query-status' }");
-    }
-}
-
-/* Wait until the device reports NEEDS_RESET. */
-static void wait_needs_reset(Machine *m)
-{
-    gint64 start = g_get_monotonic_time();
-
-    while (!(dev_status(m) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
-        g_assert(g_get_monotonic_time() - start <= TIMEOUT_US);
-        g_usleep(1000);
-    }
-}
 
 static uint16_t used_idx(Machine *m, QVirtQueue *vq)
 {
     return qtest_readw(m->qts, vq->used + offsetof(struct vring_used, idx));
 }
 
-/* The violation event: what, where, how long. */
-static void expect_violation_event(Machine *m, const char *access,
-                                   uint64_t addr, uint64_t len)
-{
-    QDict *ev = qtest_qmp_eventwait_ref(m->qts,
-                                        "VIRTIO_RESTRICTED_DMA_VIOLATION");
-    QDict *data = qdict_get_qdict(ev, "data");
-
-    g_assert_cmpstr(qdict_get_str(data, "device"), ==, "dev0");
-    g_assert_cmpstr(qdict_get_str(data, "qom-path"), ==, VDEV_PATH);
-    g_assert_cmpstr(qdict_get_str(data, "access"), ==, access);
-    g_assert_cmphex(dict_uint(data, "address"), ==, addr);
-    g_assert_cmphex(dict_uint(data, "length"), ==, len);
-    g_assert_cmphex(dict_uint(data, "window-address"), ==,
-                    m->win.addr + m->win.offset);
-    g_assert_cmphex(dict_uint(data, "window-size"), ==, m->win.size);
-    qobject_unref(ev);
-}
 
 /*
  * Write a pattern to the disk through the window and read it back into
@@ -358,7 +283,7 @@ static void blk_roundtrip(Machine *m, QVirtQueue *vq, uint64_t sector,
         pattern[i] = seed + i * 7;
     }
     qtest_memwrite(m->qts, out, pattern, len);
-    fill(m->qts, in, 0, len);
+    qvirtio_rdma_fill(m->qts, in, 0, len);
     g_assert_cmpint(blk_io(m, vq, a, VIRTIO_BLK_T_OUT, sector, out, len), ==,
                     VIRTIO_BLK_S_OK);
     g_assert_cmpint(blk_io(m, vq, a, VIRTIO_BLK_T_IN, sector, in, len), ==,
@@ -564,7 +489,7 @@ static void test_net_io(void)
 
     /* transmit from a window buffer */
     buf = guest_alloc(a, 64);
-    fill(m.qts, buf, 0, hdr);
+    qvirtio_rdma_fill(m.qts, buf, 0, hdr);
     qtest_memwrite(m.qts, buf + hdr, "SENT", 5);
     head = qvirtqueue_add(m.qts, tx, buf, hdr + 5, false, false);
     qvirtqueue_kick(m.qts, m.vdev, tx, head);
@@ -596,7 +521,7 @@ static void test_rng_io(void)
     qvirtio_set_driver_ok(m.vdev);
 
     buf = guest_alloc(&m.win.alloc, sizeof(data));
-    fill(m.qts, buf, 0, sizeof(data));
+    qvirtio_rdma_fill(m.qts, buf, 0, sizeof(data));
     head = qvirtqueue_add(m.qts, vq, buf, sizeof(data), true, false);
     qvirtqueue_kick(m.qts, m.vdev, vq, head);
     qvirtio_wait_used_elem(m.qts, m.vdev, vq, head, &len, TIMEOUT_US);
@@ -659,13 +584,13 @@ static void test_refuse_driver_ok_without_features_ok(void)
 
     /* ... and the device does not process its queue */
     data = guest_alloc(&m.win.alloc, SECTOR);
-    fill(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_fill(m.qts, data, CANARY, SECTOR);
     blk_submit(&m, vq, &m.win.alloc, VIRTIO_BLK_T_IN, 0, data, SECTOR,
                &status);
     settle(&m);
     g_assert_cmpint(used_idx(&m, vq), ==, 0);
     g_assert_cmphex(qtest_readb(m.qts, status), ==, 0xff);
-    assert_filled(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_assert_filled(m.qts, data, CANARY, SECTOR);
     machine_stop(&m);
 }
 
@@ -703,12 +628,12 @@ static void test_tolerate_unaware_driver(void)
     g_assert_true(dev_status(&m) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
     data = guest_alloc(&m.ram, SECTOR);
-    fill(m.qts, data, CANARY, SECTOR);
-    fill(m.qts, vq->used, CANARY, 4);
+    qvirtio_rdma_fill(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_fill(m.qts, vq->used, CANARY, 4);
     blk_submit(&m, vq, &m.ram, VIRTIO_BLK_T_IN, 0, data, SECTOR, &status);
     settle(&m);
-    assert_filled(m.qts, data, CANARY, SECTOR);
-    assert_filled(m.qts, vq->used, CANARY, 4);
+    qvirtio_rdma_assert_filled(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_assert_filled(m.qts, vq->used, CANARY, 4);
     g_assert_cmphex(qtest_readb(m.qts, status), ==, 0xff);
     g_assert_cmpint(rdma_int(m.qts, "violations"), ==, 1);
     machine_stop(&m);
@@ -730,15 +655,15 @@ static void test_hostile_rings_outside(void)
     wait_needs_reset(&m);
 
     /* the driver goes on anyway: the device touches nothing */
-    fill(m.qts, vq->used, CANARY, 4 + 8 * vq->size);
+    qvirtio_rdma_fill(m.qts, vq->used, CANARY, 4 + 8 * vq->size);
     data = guest_alloc(&m.win.alloc, SECTOR);
-    fill(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_fill(m.qts, data, CANARY, SECTOR);
     force_driver_ok(&m);
     blk_submit(&m, vq, &m.win.alloc, VIRTIO_BLK_T_IN, 0, data, SECTOR,
                &status);
     settle(&m);
-    assert_filled(m.qts, vq->used, CANARY, 4 + 8 * vq->size);
-    assert_filled(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_assert_filled(m.qts, vq->used, CANARY, 4 + 8 * vq->size);
+    qvirtio_rdma_assert_filled(m.qts, data, CANARY, SECTOR);
     g_assert_cmpint(rdma_int(m.qts, "violations"), ==, 1);
     reset_and_recover(&m);
     machine_stop(&m);
@@ -752,13 +677,13 @@ static void hostile_buffer(Machine *m, uint64_t data, uint32_t len,
     uint64_t status;
 
     if (canary_len) {
-        fill(m->qts, canary, CANARY, canary_len);
+        qvirtio_rdma_fill(m->qts, canary, CANARY, canary_len);
     }
     blk_submit(m, vq, &m->win.alloc, VIRTIO_BLK_T_IN, 0, data, len, &status);
     expect_violation_event(m, "buffer", data, len);
     wait_needs_reset(m);
     if (canary_len) {
-        assert_filled(m->qts, canary, CANARY, canary_len);
+        qvirtio_rdma_assert_filled(m->qts, canary, CANARY, canary_len);
     }
     g_assert_cmpint(used_idx(m, vq), ==, 0);
     g_assert_cmphex(qtest_readb(m->qts, status), ==, 0xff);
@@ -825,7 +750,7 @@ static void test_hostile_indirect_outside(void)
     qtest_memwrite(m.qts, hdr_addr, &hdr, sizeof(hdr));
     qtest_writeb(m.qts, status, 0xff);
     data = guest_alloc(&m.ram, SECTOR);
-    fill(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_fill(m.qts, data, CANARY, SECTOR);
     ind = qvring_indirect_desc_setup(m.qts, m.vdev, &m.ram, 3);
     qvring_indirect_desc_add(m.vdev, m.qts, ind, hdr_addr, sizeof(hdr),
                              false);
@@ -836,7 +761,7 @@ static void test_hostile_indirect_outside(void)
     expect_violation_event(&m, "indirect table", ind->desc,
                            3 * sizeof(struct vring_desc));
     wait_needs_reset(&m);
-    assert_filled(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_assert_filled(m.qts, data, CANARY, SECTOR);
     g_assert_cmpint(used_idx(&m, vq), ==, 0);
     g_assert_cmphex(qtest_readb(m.qts, status), ==, 0xff);
     g_free(ind);
@@ -860,15 +785,15 @@ static void test_hostile_used_ring_outside(void)
     expect_violation_event(&m, "device (used) ring", used, used_len);
     wait_needs_reset(&m);
 
-    fill(m.qts, used, CANARY, used_len);
+    qvirtio_rdma_fill(m.qts, used, CANARY, used_len);
     data = guest_alloc(&m.win.alloc, SECTOR);
-    fill(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_fill(m.qts, data, CANARY, SECTOR);
     force_driver_ok(&m);
     blk_submit(&m, vq, &m.win.alloc, VIRTIO_BLK_T_IN, 0, data, SECTOR,
                &status);
     settle(&m);
-    assert_filled(m.qts, used, CANARY, used_len);
-    assert_filled(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_assert_filled(m.qts, used, CANARY, used_len);
+    qvirtio_rdma_assert_filled(m.qts, data, CANARY, SECTOR);
     g_assert_cmpint(rdma_int(m.qts, "violations"), ==, 1);
     reset_and_recover(&m);
     machine_stop(&m);
@@ -928,7 +853,7 @@ static void test_bus_master(void)
 
     /* DMA fails: the request is not processed, the buffer is unchanged */
     data = guest_alloc(&m.win.alloc, SECTOR);
-    fill(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_fill(m.qts, data, CANARY, SECTOR);
     blk_submit(&m, vq, &m.win.alloc, VIRTIO_BLK_T_IN, 0, data, SECTOR,
                &status);
     /* the device tries to read its ring: a violation, the window is shut */
@@ -939,7 +864,7 @@ static void test_bus_master(void)
                                   "window-open"));
     qobject_unref(ev);
     settle(&m);
-    assert_filled(m.qts, data, CANARY, SECTOR);
+    qvirtio_rdma_assert_filled(m.qts, data, CANARY, SECTOR);
     g_assert_cmphex(qtest_readb(m.qts, status), ==, 0xff);
     g_assert_cmpint(rdma_int(m.qts, "violations"), ==, 1);
 
@@ -1283,7 +1208,7 @@ static void test_migration(void)
 
         qtest_memwrite(dst.qts, hdr_addr, &hdr, sizeof(hdr));
         qtest_writeb(dst.qts, status, 0xff);
-        fill(dst.qts, data, 0, 4 * SECTOR);
+        qvirtio_rdma_fill(dst.qts, data, 0, 4 * SECTOR);
         head = qvirtqueue_add(dst.qts, vq, hdr_addr, sizeof(hdr), false,
                               true);
         qvirtqueue_add(dst.qts, vq, data, 4 * SECTOR, true, true);

@@ -100,7 +100,11 @@ void virtio_restricted_dma_cleanup(VirtIODevice *vdev);
 void virtio_restricted_dma_set_window(VirtIODevice *vdev, bool open,
                                       hwaddr base);
 
+/* Open or close the window where it is (Bus Master for a pool). */
+void virtio_restricted_dma_set_enabled(VirtIODevice *vdev, bool open);
+
 AddressSpace *virtio_restricted_dma_address_space(VirtIODevice *vdev);
+VirtioRestrictedDmaKind virtio_restricted_dma_kind(VirtIODevice *vdev);
 
 /*
  * A status write: with the refuse policy, FEATURES_OK from a driver that

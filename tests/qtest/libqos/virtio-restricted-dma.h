@@ -7,6 +7,7 @@
 #ifndef LIBQOS_VIRTIO_RESTRICTED_DMA_H
 #define LIBQOS_VIRTIO_RESTRICTED_DMA_H
 
+#include "qobject/qdict.h"
 #include "virtio-pci.h"
 #include "libqos-malloc.h"
 
@@ -55,5 +56,52 @@ QVirtQueue *qvirtio_pci_virtqueue_setup_used_at(QVirtioPCIDevice *d,
                                                 QGuestAllocator *alloc,
                                                 uint16_t index,
                                                 uint64_t used);
+
+/*
+ * Helpers for tests of restricted DMA, whichever the window.
+ */
+
+/* The "restricted-dma" member of x-query-virtio-status of @path. */
+QDict *qvirtio_rdma_query(QTestState *qts, const char *path);
+int64_t qvirtio_rdma_query_int(QTestState *qts, const char *path,
+                               const char *key);
+bool qvirtio_rdma_query_bool(QTestState *qts, const char *path,
+                             const char *key);
+
+/*
+ * Wait for the next VIRTIO_RESTRICTED_DMA_VIOLATION event and check it:
+ * which device, what access, where and how long, and the window.
+ */
+void qvirtio_rdma_expect_violation(QTestState *qts, const char *device,
+                                   const char *qom_path, const char *access,
+                                   uint64_t addr, uint64_t len,
+                                   uint64_t window, uint64_t window_size);
+
+/* A canary: fill guest memory with @byte, check it is still there. */
+void qvirtio_rdma_fill(QTestState *qts, uint64_t addr, uint8_t byte,
+                       size_t len);
+void qvirtio_rdma_assert_filled(QTestState *qts, uint64_t addr, uint8_t byte,
+                                size_t len);
+
+/*
+ * Queue a virtio-blk request (header and status allocated from @a, the
+ * data at @data) and kick; returns its head.  *@status is the address of
+ * its status byte, 0xff until the device completes it.
+ */
+uint32_t qvirtio_rdma_blk_submit(QTestState *qts, QVirtioDevice *d,
+                                 QVirtQueue *vq, QGuestAllocator *a,
+                                 uint32_t type, uint64_t sector,
+                                 uint64_t data, uint32_t len,
+                                 uint64_t *status);
+
+/*
+ * Let QEMU's main loop run, so that a kick (an ioeventfd) the device would
+ * act on has been handled.
+ */
+void qvirtio_rdma_settle(QTestState *qts);
+
+/* Wait until the device reports NEEDS_RESET. */
+void qvirtio_rdma_wait_needs_reset(QTestState *qts, QVirtioDevice *d,
+                                   gint64 timeout_us);
 
 #endif
