@@ -7,6 +7,14 @@ packages only, and cache them outside the repository keyed by their inputs.
                                        (linux-image-ARCH), unmodified:
                                        prints the cache directory holding
                                        vmlinuz and lib/modules/
+  guest.py aware-kernels               the fork's arm64 guests, built from
+                                       Debian's linux-source-6.1 with
+                                       allnoconfig plus linux/aware.config,
+                                       cross-compiled with Debian's
+                                       gcc-aarch64-linux-gnu: prints the
+                                       cache directory holding Image.pool
+                                       (pool-aware) and Image.feature (with
+                                       linux/*.patch: accepts bit 27)
   guest.py initramfs ARCH INIT OUT [--kernel-dir DIR --modules M1,M2]
                                        a cpio.gz of Debian's busybox-static
                                        for ARCH, INIT as /init, and the named
@@ -25,6 +33,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import hashlib
+import glob
 
 PROG = "guest.py"
 
@@ -106,6 +116,80 @@ def debian_kernel(arch):
         mods = os.path.join(x, "lib", "modules")
         shutil.copytree(mods, os.path.join(out, "lib", "modules"),
                         symlinks=True)
+    open(os.path.join(out, ".done"), "w").close()
+    return out
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LINUX_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
+CROSS = "aarch64-linux-gnu-"
+
+
+def pkg_version(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       text=True)
+    if r.returncode != 0 or not r.stdout:
+        die("%s is not installed; run scripts/install-deps" % pkg)
+    return r.stdout
+
+
+def aware_kernels():
+    """Build (or find in the cache) the pool-aware and feature-aware
+    arm64 kernels.  The cache key covers every input: the linux-source and
+    compiler package versions, the config fragment and the guest patches."""
+    fragment = os.path.join(HERE, "linux", "aware.config")
+    patches = sorted(glob.glob(os.path.join(HERE, "linux", "*.patch")))
+    key = hashlib.sha256()
+    for pkg in ("linux-source-6.1", "gcc-aarch64-linux-gnu", "binutils-"
+                "aarch64-linux-gnu"):
+        key.update(("%s=%s\n" % (pkg, pkg_version(pkg))).encode())
+    for f in [fragment] + patches:
+        with open(f, "rb") as fh:
+            key.update(fh.read())
+    out = os.path.join(cache_dir(), "linux-6.1-aware-" + key.hexdigest()[:16])
+    if os.path.exists(os.path.join(out, ".done")):
+        return out
+    os.makedirs(cache_dir(), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        note("unpacking %s" % LINUX_TARBALL)
+        run("tar", "-C", tmp, "-xf", LINUX_TARBALL)
+        src = os.path.join(tmp, "linux-source-6.1")
+        obj = os.path.join(tmp, "obj")
+        make = ["make", "-s", "-C", src, "O=" + obj, "ARCH=arm64",
+                "CROSS_COMPILE=" + CROSS, "-j%d" % (os.cpu_count() or 2)]
+        run(*make, "allnoconfig")
+        run(os.path.join(src, "scripts", "kconfig", "merge_config.sh"),
+            "-m", "-O", obj, os.path.join(obj, ".config"), fragment,
+            cwd=src)
+        run(*make, "olddefconfig")
+        with open(os.path.join(obj, ".config")) as fh:
+            have = set(l.strip() for l in fh)
+        with open(fragment) as fh:
+            want = [l.strip() for l in fh
+                    if l.startswith("CONFIG_") and l.strip().endswith("=y")]
+        missing = [w for w in want if w not in have]
+        if missing:
+            die("the kernel config lacks %s after olddefconfig; fix %s"
+                % (", ".join(missing), fragment))
+        note("building the pool-aware kernel (about 4 minutes on 2 cores)")
+        run(*make, "Image")
+        stage = os.path.join(tmp, "out")
+        os.makedirs(stage)
+        shutil.copy(os.path.join(obj, "arch/arm64/boot/Image"),
+                    os.path.join(stage, "Image.pool"))
+        shutil.copy(os.path.join(obj, ".config"),
+                    os.path.join(stage, "config"))
+        for p in patches:
+            note("applying %s" % os.path.basename(p))
+            run("patch", "-s", "-p1", "-d", src, "-i", p)
+        note("building the feature-aware kernel")
+        run(*make, "Image")
+        shutil.copy(os.path.join(obj, "arch/arm64/boot/Image"),
+                    os.path.join(stage, "Image.feature"))
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.rename(stage, out)
     open(os.path.join(out, ".done"), "w").close()
     return out
 
@@ -220,6 +304,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     k = sub.add_parser("debian-kernel")
     k.add_argument("arch", choices=["amd64", "arm64"])
+    sub.add_parser("aware-kernels")
     i = sub.add_parser("initramfs")
     i.add_argument("arch", choices=["amd64", "arm64"])
     i.add_argument("init")
@@ -231,6 +316,8 @@ def main():
     args = ap.parse_args()
     if args.cmd == "debian-kernel":
         print(debian_kernel(args.arch))
+    elif args.cmd == "aware-kernels":
+        print(aware_kernels())
     elif args.cmd == "initramfs":
         mods = [m for m in args.modules.split(",") if m]
         if mods and not args.kernel_dir:
