@@ -5,7 +5,9 @@
 #   make            assemble the tree if the series changed, build
 #                   qemu-system-x86_64, qemu-system-aarch64 and the fork's
 #                   tools
-#   make check      the fork's tests and the upstream qos-test guard
+#   make check      the fork's tests, the upstream qos-test guard and the
+#                   boot matrix of real Linux guests
+#   make check-boot the boot matrix alone
 #   make demo       boot the demonstration guest
 #   make export     the whole fork as a git-am-able series in BUILD_DIR/export
 #   make checkpatch export, then run QEMU's checkpatch.pl over the series
@@ -15,10 +17,10 @@ BUILD_DIR ?= build
 
 ifeq ($(QEMU_BUILD),)
 .DEFAULT_GOAL := not-configured
-not-configured all check demo export checkpatch:
+not-configured all check check-boot demo export checkpatch:
 	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
 	@exit 1
-.PHONY: not-configured all check demo export checkpatch
+.PHONY: not-configured all check check-boot demo export checkpatch
 else
 
 NINJA ?= ninja
@@ -57,6 +59,9 @@ ifeq ($(BASE_ONLY),yes)
 endif
 	$(MESON) test -C $(FORK_BUILD) --print-errorlogs $(CHECK_ARGS)
 
+check-boot: build
+	tests/boot/run-matrix --build-dir $(BUILD_DIR)
+
 demo: build
 	scripts/demo --build-dir $(BUILD_DIR)
 
@@ -66,5 +71,5 @@ export: assemble
 checkpatch: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
 
-.PHONY: all assemble build check-build check demo export checkpatch
+.PHONY: all assemble build check-build check check-boot demo export checkpatch
 endif
