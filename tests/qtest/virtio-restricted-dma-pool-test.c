@@ -44,23 +44,6 @@
 
 static const char *arch;
 
-/* ---- running QEMU to the end of machine creation ------------------- */
-
-static int qemu_run(const char *args, char **err)
-{
-    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
-    g_autofree char *cmd = g_strdup_printf("echo quit | timeout 20 %s %s "
-                                           "-display none -S -accel qtest "
-                                           "-monitor stdio", qemu, args);
-    char *argv[] = { (char *)"sh", (char *)"-c", cmd, NULL };
-    int status;
-
-    g_assert_true(g_spawn_sync(NULL, argv, NULL,
-                               G_SPAWN_SEARCH_PATH |
-                               G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                               err, &status, NULL));
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* ---- the device tree ----------------------------------------------- */
 
@@ -75,7 +58,7 @@ static void *dump_dtb(const char *args)
     gchar *dtb;
     gsize len;
 
-    if (qemu_run(full, &err) != 0) {
+    if (qvirtio_rdma_run_qemu(full, &err) != 0) {
         g_error("QEMU %s failed:\n%s", full, err);
     }
     g_assert_true(g_file_get_contents(path, &dtb, &len, NULL));
@@ -327,7 +310,7 @@ static void test_dt_user_dtb(void)
                            "-object restricted-dma-pool,id=p0,size=16M "
                            "-device virtio-rng-device,restricted-dma-pool=p0",
                            dtb);
-    g_assert_cmpint(qemu_run(args, &err), ==, 0);
+    g_assert_cmpint(qvirtio_rdma_run_qemu(args, &err), ==, 0);
     unlink(dtb);
     /* the warning names what the user must add, and where */
     g_assert_nonnull(strstr(err, "-dtb: QEMU cannot add "
@@ -351,16 +334,6 @@ typedef struct Guest {
     char *img[2];
 } Guest;
 
-static char *make_image(void)
-{
-    char *path = g_strdup("/tmp/qtest-rdma-pool-disk.XXXXXX");
-    int fd = g_mkstemp(path);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
-    close(fd);
-    return path;
-}
 
 static void G_GNUC_PRINTF(2, 3) guest_start(Guest *g, const char *fmt, ...)
 {
@@ -372,7 +345,7 @@ static void G_GNUC_PRINTF(2, 3) guest_start(Guest *g, const char *fmt, ...)
     extra = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     for (i = 0; i < 2; i++) {
-        g->img[i] = make_image();
+        g->img[i] = qvirtio_rdma_make_image(DISK_SIZE);
     }
     g->qts = qtest_initf("-M virt -cpu max -m 256M -nodefaults "
                          "-drive if=none,id=d0,file=%s,format=raw "
@@ -858,7 +831,7 @@ static void test_bad_config(const void *opaque)
     } else {
         args = g_strdup(bp->args);
     }
-    g_assert_cmpint(qemu_run(args, &err), ==, bp->status);
+    g_assert_cmpint(qvirtio_rdma_run_qemu(args, &err), ==, bp->status);
     if (!strstr(err, bp->message)) {
         g_error("'%s': expected '%s' in:\n%s", bp->name, bp->message, err);
     }

@@ -137,21 +137,11 @@ static void machine_stop(Machine *m)
     memset(m, 0, sizeof(*m));
 }
 
-static char *make_image(void)
-{
-    char *path = g_strdup("/tmp/qtest-rdma-disk.XXXXXX");
-    int fd = g_mkstemp(path);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(ftruncate(fd, DISK_SIZE), ==, 0);
-    close(fd);
-    return path;
-}
 
 /* A restricted virtio-blk-pci with a file-backed disk. */
 static void start_blk(Machine *m, const char *devopts)
 {
-    m->img = make_image();
+    m->img = qvirtio_rdma_make_image(DISK_SIZE);
     machine_start(m, "-drive if=none,id=drive0,file=%s,format=raw "
                   "-device virtio-blk-pci,id=dev0,addr=%d.0,drive=drive0,"
                   "disable-legacy=on,%s", m->img, DEV_SLOT, devopts);
@@ -342,7 +332,7 @@ static void test_capability(void)
     uint32_t offset, length;
     g_autoptr(QDict) st = NULL;
 
-    m.img = make_image();
+    m.img = qvirtio_rdma_make_image(DISK_SIZE);
     machine_start(&m, "-drive if=none,id=drive0,file=%s,format=raw "
                   "-device virtio-blk-pci,id=dev0,addr=%d.0,drive=drive0,"
                   "disable-legacy=on,restricted-dma-bar-size=1M", m.img,
@@ -538,31 +528,28 @@ static void test_rng_io(void)
 
 /* ---- the policy ---------------------------------------------------- */
 
-static void test_refuse_without_feature(void)
+/* A driver that declines @bit, of the two restricted DMA needs. */
+static void refuse_without(uint64_t bit)
 {
     Machine m = { 0 };
     uint64_t f;
 
     start_blk(&m, "restricted-dma-bar-size=1M");
     f = restricted_features(&m);
-    g_assert_false(try_features(&m, f & (F_AWARE &
-                                         ~F(QVIRTIO_F_RESTRICTED_DMA))));
+    g_assert_false(try_features(&m, f & (F_AWARE & ~bit)));
     g_assert_cmpint(rdma_int(m.qts, "refusals"), ==, 1);
     g_assert_false(rdma_bool(m.qts, "driver-accepted"));
     machine_stop(&m);
 }
 
+static void test_refuse_without_feature(void)
+{
+    refuse_without(F(QVIRTIO_F_RESTRICTED_DMA));
+}
+
 static void test_refuse_without_access_platform(void)
 {
-    Machine m = { 0 };
-    uint64_t f;
-
-    start_blk(&m, "restricted-dma-bar-size=1M");
-    f = restricted_features(&m);
-    g_assert_false(try_features(&m, f & (F_AWARE &
-                                         ~F(VIRTIO_F_ACCESS_PLATFORM))));
-    g_assert_cmpint(rdma_int(m.qts, "refusals"), ==, 1);
-    machine_stop(&m);
+    refuse_without(F(VIRTIO_F_ACCESS_PLATFORM));
 }
 
 static void test_refuse_driver_ok_without_features_ok(void)
@@ -929,34 +916,13 @@ static char **virtio_pci_types(void)
     return (char **)g_ptr_array_free(names, false);
 }
 
-/*
- * Run QEMU with @args until the machine is created, then quit it from the
- * monitor.  Returns the exit status (-1 if it did not exit normally) and
- * QEMU's stderr in @err.
- */
-static int qemu_run(const char *args, char **err)
-{
-    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
-    g_autofree char *cmd = g_strdup_printf("echo quit | timeout 20 %s %s "
-                                           "-nodefaults -display none -S "
-                                           "-accel qtest -monitor stdio",
-                                           qemu, args);
-    char *argv[] = { (char *)"sh", (char *)"-c", cmd, NULL };
-    int status;
-
-    g_assert_true(g_spawn_sync(NULL, argv, NULL,
-                               G_SPAWN_SEARCH_PATH |
-                               G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                               err, &status, NULL));
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* Can QEMU start with these arguments at all (backends present)? */
 static bool qemu_starts(const char *args)
 {
     g_autofree char *err = NULL;
 
-    return qemu_run(args, &err) == 0;
+    return qvirtio_rdma_run_qemu(args, &err) == 0;
 }
 
 static void test_bit27_hidden(void)
@@ -1101,7 +1067,7 @@ static void test_bad_config(const void *opaque)
     g_autofree char *err = NULL;
 
     /* a clean error exit: status 1, not a crash, not a hang */
-    g_assert_cmpint(qemu_run(args, &err), ==, 1);
+    g_assert_cmpint(qvirtio_rdma_run_qemu(args, &err), ==, 1);
     if (!strstr(err, bc->message)) {
         g_error("'%s': expected '%s' in:\n%s", bc->name, bc->message, err);
     }

@@ -222,3 +222,31 @@ void qvirtio_rdma_wait_needs_reset(QTestState *qts, QVirtioDevice *d,
         g_usleep(1000);
     }
 }
+
+char *qvirtio_rdma_make_image(size_t size)
+{
+    char *path = g_strdup("/tmp/qtest-rdma-disk.XXXXXX");
+    int fd = g_mkstemp(path);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, size), ==, 0);
+    close(fd);
+    return path;
+}
+
+int qvirtio_rdma_run_qemu(const char *args, char **err)
+{
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = g_strdup_printf("echo quit | timeout 20 %s %s "
+                                           "-nodefaults -display none -S "
+                                           "-accel qtest -monitor stdio",
+                                           qemu, args);
+    char *argv[] = { (char *)"sh", (char *)"-c", cmd, NULL };
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, argv, NULL,
+                               G_SPAWN_SEARCH_PATH |
+                               G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                               err, &status, NULL));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

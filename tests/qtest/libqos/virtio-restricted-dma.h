@@ -100,6 +100,16 @@ uint32_t qvirtio_rdma_blk_submit(QTestState *qts, QVirtioDevice *d,
  */
 void qvirtio_rdma_settle(QTestState *qts);
 
+/* A temporary raw disk image of @size bytes; the caller unlinks it. */
+char *qvirtio_rdma_make_image(size_t size);
+
+/*
+ * Run QEMU (QTEST_QEMU_BINARY) with @args until the machine is created,
+ * then quit it from the monitor.  Returns its exit status (-1 if it did not
+ * exit normally) and its stderr in *@err.
+ */
+int qvirtio_rdma_run_qemu(const char *args, char **err);
+
 /* Wait until the device reports NEEDS_RESET. */
 void qvirtio_rdma_wait_needs_reset(QTestState *qts, QVirtioDevice *d,
                                    gint64 timeout_us);
