@@ -8,6 +8,7 @@
 #   make check      the fork's tests, the upstream qos-test guard and the
 #                   boot matrix of real Linux guests
 #   make check-boot the boot matrix alone
+#   make bench      the benchmarks (BUILD_DIR/bench/results.md)
 #   make demo       boot the demonstration guest
 #   make export     the whole fork as a git-am-able series in BUILD_DIR/export
 #   make checkpatch export, then run QEMU's checkpatch.pl over the series
@@ -17,10 +18,10 @@ BUILD_DIR ?= build
 
 ifeq ($(QEMU_BUILD),)
 .DEFAULT_GOAL := not-configured
-not-configured all check check-boot demo export checkpatch:
+not-configured all check check-boot bench demo export checkpatch:
 	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
 	@exit 1
-.PHONY: not-configured all check check-boot demo export checkpatch
+.PHONY: not-configured all check check-boot bench demo export checkpatch
 else
 
 NINJA ?= ninja
@@ -62,6 +63,10 @@ endif
 check-boot: build
 	tests/boot/run-matrix --build-dir $(BUILD_DIR)
 
+bench: build
+	$(NINJA) -C $(QEMU_BUILD) tests/qtest/virtio-restricted-dma-bench
+	tests/bench/run-bench --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+
 demo: build
 	scripts/demo --build-dir $(BUILD_DIR)
 
@@ -71,5 +76,5 @@ export: assemble
 checkpatch: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
 
-.PHONY: all assemble build check-build check check-boot demo export checkpatch
+.PHONY: all assemble build check-build check check-boot bench demo export checkpatch
 endif
