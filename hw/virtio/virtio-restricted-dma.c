@@ -361,15 +361,28 @@ void virtio_restricted_dma_cleanup(VirtIODevice *vdev)
     if (!r) {
         return;
     }
+    /*
+     * The address space and its flat views go away in RCU callbacks, which
+     * still use the regions embedded in @r: those hold references to the
+     * device, so @r is freed when the device is finalized.
+     */
     address_space_destroy(&r->as);
     memory_region_del_subregion(&r->root, &r->window);
     memory_region_del_subregion(&r->root, &r->outside);
     object_unparent(OBJECT(&r->window));
     object_unparent(OBJECT(&r->outside));
     object_unparent(OBJECT(&r->root));
-    vdev->rdma = NULL;
-    g_free(r->pool);
-    g_free(r);
+}
+
+void virtio_restricted_dma_finalize(VirtIODevice *vdev)
+{
+    VirtIORestrictedDMA *r = vdev->rdma;
+
+    if (r) {
+        vdev->rdma = NULL;
+        g_free(r->pool);
+        g_free(r);
+    }
 }
 
 AddressSpace *virtio_restricted_dma_address_space(VirtIODevice *vdev)

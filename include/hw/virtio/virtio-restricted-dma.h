@@ -94,7 +94,9 @@ typedef struct VirtIORestrictedDMAWindow {
  */
 void virtio_restricted_dma_init(VirtIODevice *vdev,
                                 const VirtIORestrictedDMAWindow *w);
+/* unrealize: tear the address space down; finalize: free the rest. */
 void virtio_restricted_dma_cleanup(VirtIODevice *vdev);
+void virtio_restricted_dma_finalize(VirtIODevice *vdev);
 
 /* The transport moved, opened or closed the window (bus address @base). */
 void virtio_restricted_dma_set_window(VirtIODevice *vdev, bool open,
