@@ -27,7 +27,7 @@ else
 NINJA ?= ninja
 # ccache: share objects between build directories (the fork and a
 # --base-only build) since QEMU's build uses paths relative to the build.
-export CCACHE_BASEDIR := $(BUILD_DIR)
+export CCACHE_BASEDIR := $(abspath $(BUILD_DIR))
 export CCACHE_NOHASHDIR := 1
 QEMU_TARGETS := qemu-system-x86_64 qemu-system-aarch64
 # qtest binaries that "make check" runs
