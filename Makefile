@@ -53,7 +53,8 @@ ifeq ($(BASE_ONLY),no)
 endif
 
 check-build: build
-	$(NINJA) -C $(QEMU_BUILD) $(QTEST_TARGETS)
+	$(NINJA) -C $(QEMU_BUILD) $(QTEST_TARGETS) \
+	    tests/qtest/virtio-restricted-dma-bench
 
 check: check-build
 ifeq ($(BASE_ONLY),yes)
