@@ -4,7 +4,8 @@
  * A device with a restricted DMA window (a BAR, on q35) meets the events
  * a real system throws at it: a reset while requests are in flight, the
  * guest moving the BAR while requests are in flight, renegotiation after a
- * refusal, a driver that uses the window to its last byte, hot-unplug and
+ * refusal, a driver that uses the window to its last byte, a driver that
+ * exhausts the window and falls back outside it, hot-unplug and
  * re-plug behind a PCIe root port, and migration with requests outstanding.
  * In each: no data are lost, nothing outside the window is touched, and
  * QEMU does not crash.
@@ -116,6 +117,15 @@ typedef struct Batch {
     uint32_t head[NREQ];
 } Batch;
 
+/* Make the chain at @head available, without a notification. */
+static void make_available(Guest *g, uint32_t head)
+{
+    uint16_t idx = qtest_readw(g->qts, g->vq->avail + 2);
+
+    qtest_writew(g->qts, g->vq->avail + 4 + 2 * (idx % g->vq->size), head);
+    qtest_writew(g->qts, g->vq->avail + 2, idx + 1);
+}
+
 /* Queue NREQ writes of sectors @first.. (seeded patterns); kick or not. */
 static void write_batch(Guest *g, Batch *b, int first, bool kick)
 {
@@ -128,7 +138,6 @@ static void write_batch(Guest *g, Batch *b, int first, bool kick)
             .sector = cpu_to_le64(first + i),
         };
         uint64_t h = guest_alloc(&g->win.alloc, sizeof(hdr));
-        uint16_t idx;
 
         b->data[i] = guest_alloc(&g->win.alloc, SECTOR);
         b->status[i] = guest_alloc(&g->win.alloc, 1);
@@ -140,11 +149,7 @@ static void write_batch(Guest *g, Batch *b, int first, bool kick)
                                     true);
         qvirtqueue_add(g->qts, g->vq, b->data[i], SECTOR, false, true);
         qvirtqueue_add(g->qts, g->vq, b->status[i], 1, true, false);
-        /* make it available; notify once at the end */
-        idx = qtest_readw(g->qts, g->vq->avail + 2);
-        qtest_writew(g->qts, g->vq->avail + 4 + 2 * (idx % g->vq->size),
-                     b->head[i]);
-        qtest_writew(g->qts, g->vq->avail + 2, idx + 1);
+        make_available(g, b->head[i]);
     }
     if (kick) {
         g->vdev->bus->virtqueue_kick(g->vdev, g->vq);
@@ -238,6 +243,14 @@ static void roundtrip(Guest *g, int sector)
                       "throttling.iops-total=4 " \
                       "-device virtio-blk-pci,id=dev0,addr=4.0,drive=d0," \
                       "disable-legacy=on,restricted-dma-bar-size=1M"
+
+#define BLK_THROTTLED_512K "-drive if=none,id=d0,file=%s,format=raw," \
+                          "throttling.iops-total=4 " \
+                          "-device virtio-blk-pci,id=dev0,addr=4.0," \
+                          "drive=d0,disable-legacy=on," \
+                          "restricted-dma-bar-size=512K"
+#define EXHAUST_SECTOR 300
+#define CHUNK (64 * 1024)
 
 static void test_reset_in_flight(void)
 {
@@ -355,6 +368,100 @@ static void test_window_to_the_last_byte(void)
     qvirtio_rdma_assert_filled(g.qts, data - SECTOR, CANARY, SECTOR);
     g_assert_cmpint(qvirtio_rdma_query_int(g.qts, g.path, "violations"), ==,
                     0);
+    guest_stop(&g);
+}
+
+/*
+ * A driver that has exhausted the window: writes in flight fill every byte
+ * the rings leave.  A driver whose bounce allocator then falls back to
+ * memory outside the window (what a guest without a working pool would
+ * do) gets a violation, not an access: the fallback buffer keeps its
+ * canary, the device needs a reset, and the reset loses none of the writes
+ * the device had accepted.  The driver then retries inside the window.
+ */
+static void test_window_exhausted(void)
+{
+    Guest g = { 0 };
+    uint64_t start, end, ring_end, hdrs, data, fallback, status;
+    uint32_t head, len;
+    int nreq, i, sectors = 0;
+    uint8_t buf[SECTOR], want[SECTOR];
+    g_autofree uint8_t *chunk = g_malloc(CHUNK);
+
+    g.img = qvirtio_rdma_make_image(DISK_SIZE);
+    guest_start(&g, BLK_THROTTLED_512K, g.img);
+    driver_start(&g, QPCI_DEVFN(4, 0));
+    start = g.win.addr + g.win.offset;
+    end = start + g.win.size;
+    /* the rings took the start of the window; the rest is the driver's */
+    g_assert_cmphex(g.vq->desc, ==, start);
+    ring_end = QEMU_ALIGN_UP(g.vq->used + 6 + 8 * g.vq->size, 4096);
+    hdrs = ring_end;                      /* headers, then status bytes */
+    data = ring_end + 4096;
+    g_assert_cmpuint(end - data, >=, 4 * CHUNK);
+
+    /* 64 KiB writes, the last one up to the window's last byte */
+    for (nreq = 0; data < end; nreq++) {
+        struct virtio_blk_outhdr hdr = {
+            .type = cpu_to_le32(VIRTIO_BLK_T_OUT),
+            .sector = cpu_to_le64(EXHAUST_SECTOR + sectors),
+        };
+
+        len = MIN(CHUNK, end - data);
+        for (i = 0; i < len / SECTOR; i++) {
+            pattern(chunk + i * SECTOR, EXHAUST_SECTOR + sectors + i);
+        }
+        qtest_memwrite(g.qts, data, chunk, len);
+        qtest_memwrite(g.qts, hdrs + 16 * nreq, &hdr, sizeof(hdr));
+        head = qvirtqueue_add(g.qts, g.vq, hdrs + 16 * nreq, sizeof(hdr),
+                              false, true);
+        qvirtqueue_add(g.qts, g.vq, data, len, false, true);
+        qvirtqueue_add(g.qts, g.vq, hdrs + 2048 + nreq, 1, true, false);
+        make_available(&g, head);
+        sectors += len / SECTOR;
+        data += len;
+    }
+    g_assert_cmphex(data, ==, end);
+    g.vdev->bus->virtqueue_kick(g.vdev, g.vq);
+    wait_in_flight(&g);
+
+    /* the window is full: the next read lands outside it */
+    fallback = guest_alloc(&g.ram, SECTOR);
+    qvirtio_rdma_fill(g.qts, fallback, CANARY, SECTOR);
+    {
+        struct virtio_blk_outhdr hdr = {
+            .type = cpu_to_le32(VIRTIO_BLK_T_IN),
+            .sector = cpu_to_le64(EXHAUST_SECTOR),
+        };
+
+        qtest_memwrite(g.qts, hdrs + 16 * nreq, &hdr, sizeof(hdr));
+        head = qvirtqueue_add(g.qts, g.vq, hdrs + 16 * nreq, sizeof(hdr),
+                              false, true);
+        qvirtqueue_add(g.qts, g.vq, fallback, SECTOR, true, true);
+        qvirtqueue_add(g.qts, g.vq, hdrs + 2048 + nreq, 1, true, false);
+        make_available(&g, head);
+    }
+    g.vdev->bus->virtqueue_kick(g.vdev, g.vq);
+    qvirtio_rdma_expect_violation(g.qts, "dev0", g.path, "buffer", fallback,
+                                  SECTOR, start, g.win.size);
+    qvirtio_rdma_wait_needs_reset(g.qts, g.vdev, TIMEOUT_US);
+    qvirtio_rdma_assert_filled(g.qts, fallback, CANARY, SECTOR);
+    g_assert_cmpint(qvirtio_rdma_query_int(g.qts, g.path, "violations"), ==,
+                    1);
+
+    /* the reset drains what the device accepted: all of it is on disk */
+    qvirtio_reset(g.vdev);
+    assert_on_disk(&g, EXHAUST_SECTOR, sectors);
+    driver_start(&g, QPCI_DEVFN(4, 0));
+    data = guest_alloc(&g.win.alloc, SECTOR);
+    head = qvirtio_rdma_blk_submit(g.qts, g.vdev, g.vq, &g.win.alloc,
+                                   VIRTIO_BLK_T_IN, EXHAUST_SECTOR, data,
+                                   SECTOR, &status);
+    qvirtio_wait_used_elem(g.qts, g.vdev, g.vq, head, NULL, TIMEOUT_US);
+    g_assert_cmpint(qtest_readb(g.qts, status), ==, VIRTIO_BLK_S_OK);
+    pattern(want, EXHAUST_SECTOR);
+    qtest_memread(g.qts, data, buf, SECTOR);
+    g_assert_cmpmem(buf, SECTOR, want, SECTOR);
     guest_stop(&g);
 }
 
@@ -490,6 +597,8 @@ int main(int argc, char **argv)
                        test_renegotiate_after_refusal);
         qtest_add_func("/virtio-rdma-fault/window-to-the-last-byte",
                        test_window_to_the_last_byte);
+        qtest_add_func("/virtio-rdma-fault/window-exhausted",
+                       test_window_exhausted);
         qtest_add_func("/virtio-rdma-fault/hotplug-root-port",
                        test_hotplug_root_port);
         qtest_add_func("/virtio-rdma-fault/migration-outstanding",
