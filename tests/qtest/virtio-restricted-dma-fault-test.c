@@ -18,6 +18,7 @@
 #include "qemu/bswap.h"
 #include "qemu/module.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "standard-headers/linux/pci_regs.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_config.h"
@@ -518,6 +519,40 @@ static void hotplug_device(Guest *g)
     driver_start(g, 1 << 8);
 }
 
+/* Does a block backend still belong to a device under @qdev_prefix? */
+static bool block_attached(Guest *g, const char *qdev_prefix)
+{
+    QDict *rsp = qtest_qmp(g->qts, "{ 'execute': 'query-block' }");
+    QListEntry *e;
+    bool found = false;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *blk = qobject_to(QDict, e->value);
+
+        if (qdict_haskey(blk, "qdev") &&
+            g_str_has_prefix(qdict_get_str(blk, "qdev"), qdev_prefix)) {
+            found = true;
+        }
+    }
+    qobject_unref(rsp);
+    return found;
+}
+
+/*
+ * DEVICE_DELETED comes when the device is unplugged; it lets go of its
+ * drive only when it is finalized, after RCU is done with its memory
+ * regions.  Wait for that before plugging the drive in again.
+ */
+static void wait_drive_released(Guest *g)
+{
+    gint64 start = g_get_monotonic_time();
+
+    while (block_attached(g, "/machine/peripheral/dev0")) {
+        g_assert(g_get_monotonic_time() - start <= TIMEOUT_US);
+        g_usleep(1000);
+    }
+}
+
 static void test_hotplug_root_port(void)
 {
     Guest g = { 0 };
@@ -530,6 +565,7 @@ static void test_hotplug_root_port(void)
     hotplug_device(&g);
     roundtrip(&g, 30);
     g_assert_true(qvirtio_rdma_query_bool(g.qts, g.path, "window-open"));
+    g_assert_true(block_attached(&g, "/machine/peripheral/dev0"));
 
     /* unplug: the guest's part of it is played by a system reset */
     qtest_qmp_device_del_send(g.qts, "dev0");
@@ -537,6 +573,7 @@ static void test_hotplug_root_port(void)
     qtest_qmp_eventwait(g.qts, "DEVICE_DELETED");
     qos_object_destroy(&g.dev->obj);
     g.dev = NULL;
+    wait_drive_released(&g);
 
     /* re-plug the same device: a new window, and the data are still there */
     hotplug_device(&g);
