@@ -12,16 +12,43 @@
 #   make demo       boot the demonstration guest
 #   make export     the whole fork as a git-am-able series in BUILD_DIR/export
 #   make checkpatch export, then run QEMU's checkpatch.pl over the series
+#   make fuzz       QEMU's generic fuzzer on the restricted devices, each
+#                   target FUZZ_TIME seconds (default 600), in a clang
+#                   build with libFuzzer, ASan and UBSan (FUZZ_DIR,
+#                   default build-fuzz; configured on first use)
+#   make check-sanitizers
+#                   make check in that same ASan/UBSan build
 
 BUILD_DIR ?= build
 -include $(BUILD_DIR)/config.mk
 
+# One clang build serves make fuzz and make check-sanitizers: QEMU's
+# fuzzer needs clang, and a second sanitized build would double the time.
+FUZZ_DIR ?= build-fuzz
+FUZZ_TIME ?= 600
+FUZZ_CC := $(if $(shell command -v ccache),ccache )clang
+FUZZ_CONFIGURE := --build-dir=$(abspath $(FUZZ_DIR)) \
+	'--cc=$(FUZZ_CC)' '--cxx=$(FUZZ_CC)++' \
+	--enable-fuzzing --enable-asan --enable-ubsan
+
+$(FUZZ_DIR)/config.mk:
+	./configure $(FUZZ_CONFIGURE)
+
+fuzz: $(FUZZ_DIR)/config.mk
+	$(MAKE) BUILD_DIR=$(FUZZ_DIR) fuzz-build
+	tests/fuzz/run-fuzz --build-dir $(FUZZ_DIR) --time $(FUZZ_TIME) $(FUZZ_ARGS)
+
+check-sanitizers: $(FUZZ_DIR)/config.mk
+	$(MAKE) BUILD_DIR=$(FUZZ_DIR) check
+
+.PHONY: fuzz check-sanitizers
+
 ifeq ($(QEMU_BUILD),)
 .DEFAULT_GOAL := not-configured
-not-configured all check check-boot bench demo export checkpatch:
+not-configured all check check-boot bench demo export checkpatch fuzz-build:
 	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
 	@exit 1
-.PHONY: not-configured all check check-boot bench demo export checkpatch
+.PHONY: not-configured all check check-boot bench demo export checkpatch fuzz-build
 else
 
 NINJA ?= ninja
@@ -52,6 +79,9 @@ ifeq ($(BASE_ONLY),no)
 	$(NINJA) -C $(FORK_BUILD)
 endif
 
+fuzz-build: build
+	$(NINJA) -C $(QEMU_BUILD) qemu-fuzz-x86_64 qemu-fuzz-aarch64
+
 check-build: build
 	$(NINJA) -C $(QEMU_BUILD) $(QTEST_TARGETS) \
 	    tests/qtest/virtio-restricted-dma-bench
@@ -78,5 +108,6 @@ export: assemble
 checkpatch: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
 
-.PHONY: all assemble build check-build check check-boot bench demo export checkpatch
+.PHONY: all assemble build fuzz-build check-build check check-boot bench demo \
+	export checkpatch
 endif

@@ -1,0 +1,38 @@
+/*
+ * Restricted DMA support for the generic fuzzer
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef RESTRICTED_DMA_FUZZ_H
+#define RESTRICTED_DMA_FUZZ_H
+
+#include "exec/hwaddr.h"
+
+typedef struct MemoryRegion MemoryRegion;
+
+/*
+ * Find the virtio devices with a restricted DMA window.  From then on,
+ * guest RAM outside every window holds a canary that rdma_fuzz_check()
+ * verifies after each input.
+ */
+void rdma_fuzz_init(void);
+
+/* Write the canary (again) into guest RAM outside every window. */
+void rdma_fuzz_arm(void);
+
+/*
+ * Abort, with what was found where, if the canary changed: a device
+ * wrote guest RAM outside its window, or read it (the generic fuzzer fills
+ * what a device reads with its DMA patterns).
+ */
+void rdma_fuzz_check(void);
+
+/*
+ * A device is reading @len bytes at @addr of @mr, which is not guest RAM.
+ * If @mr backs a restricted DMA window, make @addr the window's bus
+ * address for them and return true: the fuzzer fills them with a pattern.
+ */
+bool rdma_fuzz_window_read(hwaddr *addr, hwaddr len, MemoryRegion *mr);
+
+#endif
