@@ -16,6 +16,7 @@
 #include "qemu/osdep.h"
 #include "qemu/cutils.h"
 #include "qemu/log.h"
+#include "qemu/main-loop.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
@@ -31,6 +32,7 @@
 
 struct VirtIORestrictedDMA {
     VirtIODevice *vdev;
+    Object *holder;         /* holds the memory @vdev lives in */
     VirtioRestrictedDmaKind kind;
     uint64_t size;
     int bar;
@@ -327,6 +329,18 @@ void virtio_restricted_dma_init(VirtIODevice *vdev,
     uint64_t size = w->size;
 
     r->vdev = vdev;
+    /*
+     * The regions below are the device's, and the flat views of the
+     * address space hold references to it until RCU is done with them.
+     * A virtio-pci or virtio-ccw proxy embeds its VirtIODevice, though:
+     * keep the proxy, and with it the device's memory, until the device
+     * is finalized.  (A device on virtio-mmio has a container as parent,
+     * which is never freed.)
+     */
+    r->holder = OBJECT(vdev)->parent;
+    if (r->holder) {
+        object_ref(r->holder);
+    }
     r->kind = w->kind;
     r->size = size;
     r->bar = w->bar;
@@ -374,12 +388,22 @@ void virtio_restricted_dma_cleanup(VirtIODevice *vdev)
     object_unparent(OBJECT(&r->root));
 }
 
+static void virtio_rdma_release_holder(void *opaque)
+{
+    object_unref(opaque);
+}
+
 void virtio_restricted_dma_finalize(VirtIODevice *vdev)
 {
     VirtIORestrictedDMA *r = vdev->rdma;
 
     if (r) {
         vdev->rdma = NULL;
+        if (r->holder) {
+            /* not now: object_finalize() still uses @vdev after this */
+            aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                                    virtio_rdma_release_holder, r->holder);
+        }
         g_free(r->pool);
         g_free(r);
     }
