@@ -174,9 +174,66 @@ static void check(uint8_t *p, uint64_t off, uint64_t len)
     }
 }
 
-void rdma_fuzz_arm(void)
+typedef struct Describe {
+    GHashTable *fuzzable;
+    int index;
+} Describe;
+
+static bool describe_range(Int128 start, Int128 size, const MemoryRegion *mr,
+                           hwaddr offset_in_region, void *opaque)
 {
+    Describe *d = opaque;
+    bool restricted = false;
+    int i;
+
+    if (!g_hash_table_lookup(d->fuzzable, mr)) {
+        return false;
+    }
+    for (i = 0; i < devices->len; i++) {
+        DeviceState *vdev = g_ptr_array_index(devices, i);
+        BusState *bus = qdev_get_parent_bus(vdev);
+
+        restricted |= bus && mr->owner == OBJECT(bus->parent);
+    }
+    printf("Restricted DMA: mmio %d: %s at 0x%" PRIx64 " size 0x%" PRIx64
+           "%s\n", d->index++, memory_region_name(mr),
+           (uint64_t)int128_get64(start), (uint64_t)int128_get64(size),
+           restricted ? ", restricted device" : "");
+    return false;
+}
+
+/*
+ * Once the fuzzer has mapped the BARs: where the windows are, and the
+ * index the fuzzer's MMIO operations give each region it fuzzes, so that
+ * tests/fuzz/run-fuzz can write seeds that set up a virtqueue.
+ */
+static void describe(GHashTable *fuzzable)
+{
+    Describe d = { fuzzable, 0 };
+    hwaddr addr, size, offset;
+    VirtioRestrictedDmaKind kind;
+    int i;
+
+    for (i = 0; i < devices->len; i++) {
+        window(g_ptr_array_index(devices, i), &addr, &size, &offset, &kind);
+        printf("Restricted DMA: window at 0x%" PRIx64 " size 0x%" PRIx64
+               "\n", addr, size);
+    }
+    flatview_for_each_range(address_space_to_flatview(&address_space_memory),
+                            describe_range, &d);
+    fflush(stdout);
+}
+
+void rdma_fuzz_arm(GHashTable *fuzzable)
+{
+    static bool described;
+
     if (devices && devices->len) {
+        RCU_READ_LOCK_GUARD();
+        if (!described) {
+            describe(fuzzable);
+            described = true;
+        }
         for_each_canaried(fill);
     }
 }

@@ -18,8 +18,12 @@ typedef struct MemoryRegion MemoryRegion;
  */
 void rdma_fuzz_init(void);
 
-/* Write the canary (again) into guest RAM outside every window. */
-void rdma_fuzz_arm(void);
+/*
+ * Write the canary (again) into guest RAM outside every window.  The first
+ * time, describe the windows and the regions in @fuzzable, with the index
+ * the fuzzer's MMIO operations give each.
+ */
+void rdma_fuzz_arm(GHashTable *fuzzable);
 
 /*
  * Abort, with what was found where, if the canary changed: a device
