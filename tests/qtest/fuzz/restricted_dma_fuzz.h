@@ -33,9 +33,10 @@ void rdma_fuzz_arm(GHashTable *fuzzable);
 void rdma_fuzz_check(void);
 
 /*
- * A device is reading @len bytes at @addr of @mr, which is not guest RAM.
- * If @mr backs a restricted DMA window, make @addr the window's bus
- * address for them and return true: the fuzzer fills them with a pattern.
+ * A device is reading @len bytes at @addr of @mr: a bus address, or an
+ * offset in @mr for a read through a MemoryRegionCache.  If they are in a
+ * restricted DMA window (a BAR's RAM, or a pool in guest RAM), make @addr
+ * their bus address and return true: the fuzzer fills them with a pattern.
  */
 bool rdma_fuzz_window_read(hwaddr *addr, hwaddr len, MemoryRegion *mr);
 
