@@ -63,7 +63,8 @@ QEMU_TARGETS := qemu-system-x86_64 qemu-system-aarch64
 # qtest binaries that "make check" runs
 QTEST_TARGETS := tests/qtest/qos-test tests/qtest/virtio-restricted-dma-test \
 	tests/qtest/virtio-restricted-dma-pool-test \
-	tests/qtest/virtio-restricted-dma-fault-test
+	tests/qtest/virtio-restricted-dma-fault-test \
+	tests/qtest/virtio-restricted-dma-vhost-user-test
 # Debian's firmware, reached from the build tree through qemu-bundle
 FIRMWARE_DIRS := /usr/share/seabios /usr/lib/ipxe/qemu /usr/share/qemu
 

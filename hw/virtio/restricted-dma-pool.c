@@ -13,6 +13,8 @@
 #include "exec/address-spaces.h"
 #include "exec/target_page.h"
 #include "hw/boards.h"
+#include "migration/vmstate.h"
+#include "system/hostmem.h"
 #include "hw/qdev-core.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-bus.h"
@@ -39,7 +41,9 @@ static void restricted_dma_pool_set_size(Object *obj, Visitor *v,
 {
     RestrictedDMAPool *pool = RESTRICTED_DMA_POOL(obj);
 
-    visit_type_size(v, name, &pool->size, errp);
+    if (visit_type_size(v, name, &pool->size, errp)) {
+        pool->has_size = true;
+    }
 }
 
 static void restricted_dma_pool_get_addr(Object *obj, Visitor *v,
@@ -69,6 +73,41 @@ static void restricted_dma_pool_complete(UserCreatable *uc, Error **errp)
     const char *id = restricted_dma_pool_id(pool);
     uint64_t page = qemu_target_page_size();
 
+    if (pool->memdev) {
+        const char *mid =
+            object_get_canonical_path_component(OBJECT(pool->memdev));
+
+        if (pool->has_size) {
+            error_setg(errp, "restricted-dma-pool '%s': size and memdev "
+                       "cannot be combined: the pool's size is the memory "
+                       "backend's", id);
+            error_append_hint(errp, "Drop size.\n");
+            return;
+        }
+        if (host_memory_backend_is_mapped(pool->memdev)) {
+            error_setg(errp, "restricted-dma-pool '%s': memdev=%s is already "
+                       "in use", id, mid);
+            error_append_hint(errp, "Give the pool a memory backend of its "
+                              "own.\n");
+            return;
+        }
+        pool->size =
+            memory_region_size(host_memory_backend_get_memory(pool->memdev));
+        if (pool->size % page) {
+            error_setg(errp, "restricted-dma-pool '%s': memdev=%s has a size "
+                       "of %" PRIu64 " bytes, not a multiple of the %" PRIu64
+                       " byte page size", id, mid, pool->size, page);
+            return;
+        }
+        host_memory_backend_set_mapped(pool->memdev, true);
+    }
+    if (!pool->memdev && !pool->has_size) {
+        error_setg(errp, "restricted-dma-pool '%s' needs size or memdev", id);
+        error_append_hint(errp, "For example size=16M, or memdev=ID of a "
+                          "memory-backend-memfd with share=on for a "
+                          "vhost-user device.\n");
+        return;
+    }
     if (!pool->size || pool->size % page) {
         error_setg(errp, "restricted-dma-pool '%s': size=%" PRIu64 " must be "
                    "a non-zero multiple of the %" PRIu64 " byte page size",
@@ -187,6 +226,16 @@ static bool restricted_dma_pool_place(RestrictedDMAPool *pool, Object *host,
     }
     pool->base = base;
     pool->placed = true;
+    if (pool->memdev) {
+        MemoryRegion *mr = host_memory_backend_get_memory(pool->memdev);
+
+        /*
+         * The backend's memory takes the place of the guest RAM there; the
+         * guest sees RAM, described as a pool, as without memdev.
+         */
+        vmstate_register_ram_global(mr);
+        memory_region_add_subregion_overlap(get_system_memory(), base, mr, 1);
+    }
     return true;
 
 full:
@@ -260,7 +309,10 @@ bool restricted_dma_pool_plug(VirtIODevice *vdev, Error **errp)
         return false;
     }
     if (!virtio_restricted_dma_check_device(vdev, "restricted-dma-pool",
-                                            pool->size, errp)) {
+                                            pool->size,
+                                            virtio_restricted_dma_shareable(
+                                                pool->memdev),
+                                            errp)) {
         return false;
     }
 
@@ -322,7 +374,10 @@ static void restricted_dma_pool_finalize(Object *obj)
 
 static bool restricted_dma_pool_can_be_deleted(UserCreatable *uc)
 {
-    return RESTRICTED_DMA_POOL(uc)->users->len == 0;
+    RestrictedDMAPool *pool = RESTRICTED_DMA_POOL(uc);
+
+    /* a memdev, once placed, stays mapped into guest RAM */
+    return pool->users->len == 0 && !(pool->memdev && pool->placed);
 }
 
 static void restricted_dma_pool_class_init(ObjectClass *oc, void *data)
@@ -336,6 +391,13 @@ static void restricted_dma_pool_class_init(ObjectClass *oc, void *data)
                               restricted_dma_pool_set_size, NULL, NULL);
     object_class_property_set_description(oc, "size",
         "Size of the pool in bytes, a multiple of the page size");
+    object_class_property_add_link(oc, "memdev", TYPE_MEMORY_BACKEND,
+                                   offsetof(RestrictedDMAPool, memdev),
+                                   object_property_allow_set_link,
+                                   OBJ_PROP_LINK_STRONG);
+    object_class_property_set_description(oc, "memdev",
+        "Memory backend that backs the pool, in place of size (shared, for "
+        "a vhost-user backend)");
     object_class_property_add(oc, "addr", "uint64",
                               restricted_dma_pool_get_addr,
                               restricted_dma_pool_set_addr, NULL, NULL);

@@ -3,7 +3,10 @@
  *
  * restricted-dma-bar-size=SIZE gives the device a RAM-backed, 64-bit,
  * prefetchable memory BAR (restricted-dma-bar=N, default 2), announced by
- * a vendor capability of cfg_type 10 with offset 0 and length SIZE.  The
+ * a vendor capability of cfg_type 10 with offset 0 and length SIZE.
+ * restricted-dma-bar-memdev=ID backs the BAR with a memory backend
+ * instead (its size is the window's), which a vhost-user backend can map
+ * when it is shared.  The
  * addresses the driver gives the device are bus addresses inside that BAR,
  * so the window follows the guest moving the BAR, and is closed while the
  * BAR is unmapped or Bus Master is clear.
@@ -15,6 +18,7 @@
 #include "qemu/cutils.h"
 #include "qapi/error.h"
 #include "exec/address-spaces.h"
+#include "system/hostmem.h"
 #include "hw/pci/pci.h"
 #include "standard-headers/linux/virtio_pci.h"
 #include "hw/virtio/virtio-pci.h"
@@ -84,23 +88,68 @@ bool virtio_pci_restricted_dma_check_transport(VirtIOPCIProxy *proxy,
     return true;
 }
 
+static bool virtio_pci_rdma_shared(VirtIOPCIProxy *proxy)
+{
+    return virtio_restricted_dma_shareable(proxy->rdma_bar_memdev);
+}
+
+/* The property that gives the window, for messages. */
+static const char *virtio_pci_rdma_prop(VirtIOPCIProxy *proxy)
+{
+    return proxy->rdma_bar_memdev ? "restricted-dma-bar-memdev"
+                                  : "restricted-dma-bar-size";
+}
+
+/* The window from restricted-dma-bar-memdev: check it, take its size. */
+static bool virtio_pci_rdma_check_memdev(VirtIOPCIProxy *proxy,
+                                         Error **errp)
+{
+    HostMemoryBackend *be = proxy->rdma_bar_memdev;
+    const char *id = object_get_canonical_path_component(OBJECT(be));
+
+    if (proxy->rdma_bar_size) {
+        error_setg(errp, "restricted-dma-bar-size and "
+                   "restricted-dma-bar-memdev cannot be combined: the "
+                   "window's size is the memory backend's");
+        error_append_hint(errp, "Drop restricted-dma-bar-size.\n");
+        return false;
+    }
+    if (host_memory_backend_is_mapped(be)) {
+        error_setg(errp, "restricted-dma-bar-memdev=%s: memory backend '%s' "
+                   "is already in use", id, id);
+        error_append_hint(errp, "Give each window a memory backend of its "
+                          "own.\n");
+        return false;
+    }
+    proxy->rdma_bar_size =
+        memory_region_size(host_memory_backend_get_memory(be));
+    return true;
+}
+
 static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
                                   Error **errp)
 {
     PCIDevice *dev = &proxy->pci_dev;
+    const char *prop = virtio_pci_rdma_prop(proxy);
     uint64_t size = proxy->rdma_bar_size;
     int bar = proxy->rdma_bar;
     int i;
 
-    if (!virtio_pci_restricted_dma_check_transport(proxy,
-                                                   "restricted-dma-bar-size",
-                                                   errp)) {
+    if (!virtio_pci_restricted_dma_check_transport(proxy, prop, errp)) {
         return false;
     }
 
     if (!is_power_of_2(size)) {
         g_autofree char *s = size_to_str(size);
 
+        if (proxy->rdma_bar_memdev) {
+            error_setg(errp, "restricted-dma-bar-memdev: the memory "
+                       "backend's size, %s, is not a power of two, which a "
+                       "BAR must be", s);
+            error_append_hint(errp, "Give the memory backend a size that "
+                              "is a power of two.\n");
+            return false;
+        }
         error_setg(errp, "restricted-dma-bar-size=%s is not a power of two, "
                    "which a BAR must be", s);
         g_autofree char *lo = virtio_restricted_dma_size_arg(pow2floor(size));
@@ -113,15 +162,15 @@ static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
     if (size > VIRTIO_PCI_RESTRICTED_DMA_MAX_SIZE) {
         g_autofree char *s = size_to_str(size);
 
-        error_setg(errp, "restricted-dma-bar-size=%s is above the maximum "
-                   "of 2 GiB (the capability's length field has 32 bits)",
-                   s);
-        error_append_hint(errp, "Use restricted-dma-bar-size=2G or less.\n");
+        error_setg(errp, "%s: a window of %s is above the maximum of 2 GiB "
+                   "(the capability's length field has 32 bits)", prop, s);
+        error_append_hint(errp, "Use a window of 2G or less.\n");
         return false;
     }
 
-    if (!virtio_restricted_dma_check_device(vdev, "restricted-dma-bar-size",
-                                            size, errp)) {
+    if (!virtio_restricted_dma_check_device(vdev, prop, size,
+                                            virtio_pci_rdma_shared(proxy),
+                                            errp)) {
         return false;
     }
 
@@ -152,9 +201,11 @@ static bool virtio_pci_rdma_check(VirtIOPCIProxy *proxy, VirtIODevice *vdev,
 bool virtio_pci_restricted_dma_pre_realize(VirtIOPCIProxy *proxy,
                                            Error **errp)
 {
-    return !proxy->rdma_bar_size ||
+    return (!proxy->rdma_bar_size && !proxy->rdma_bar_memdev) ||
            virtio_restricted_dma_check_type(object_get_typename(OBJECT(proxy)),
-                                            "restricted-dma-bar-size", errp);
+                                            virtio_pci_rdma_prop(proxy),
+                                            virtio_pci_rdma_shared(proxy),
+                                            errp);
 }
 
 bool virtio_pci_restricted_dma_plug(VirtIOPCIProxy *proxy, Error **errp)
@@ -170,6 +221,10 @@ bool virtio_pci_restricted_dma_plug(VirtIOPCIProxy *proxy, Error **errp)
         .bar = proxy->rdma_bar,
     };
 
+    if (proxy->rdma_bar_memdev &&
+        !virtio_pci_rdma_check_memdev(proxy, errp)) {
+        return false;
+    }
     if (!proxy->rdma_bar_size) {
         if (proxy->rdma_bar != VIRTIO_PCI_RESTRICTED_DMA_DEFAULT_BAR) {
             error_setg(errp, "restricted-dma-bar=%d has no effect without "
@@ -184,14 +239,26 @@ bool virtio_pci_restricted_dma_plug(VirtIOPCIProxy *proxy, Error **errp)
         return false;
     }
 
-    if (!memory_region_init_ram_flags_nomigrate(&proxy->rdma_window,
-                                                OBJECT(proxy),
-                                                "virtio-pci-restricted-dma",
-                                                proxy->rdma_bar_size, 0,
-                                                errp)) {
-        return false;
+    if (proxy->rdma_bar_memdev) {
+        MemoryRegion *mr =
+            host_memory_backend_get_memory(proxy->rdma_bar_memdev);
+
+        /* the backend's RAM, migrated under this device's name */
+        memory_region_init_alias(&proxy->rdma_window, OBJECT(proxy),
+                                 "virtio-pci-restricted-dma", mr, 0,
+                                 proxy->rdma_bar_size);
+        host_memory_backend_set_mapped(proxy->rdma_bar_memdev, true);
+        vmstate_register_ram(mr, DEVICE(proxy));
+    } else {
+        if (!memory_region_init_ram_flags_nomigrate(&proxy->rdma_window,
+                                                    OBJECT(proxy),
+                                                    "virtio-pci-restricted-dma",
+                                                    proxy->rdma_bar_size, 0,
+                                                    errp)) {
+            return false;
+        }
+        vmstate_register_ram(&proxy->rdma_window, DEVICE(proxy));
     }
-    vmstate_register_ram(&proxy->rdma_window, DEVICE(proxy));
     pci_register_bar(&proxy->pci_dev, proxy->rdma_bar,
                      PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_PREFETCH |
@@ -212,7 +279,16 @@ void virtio_pci_restricted_dma_unplug(VirtIOPCIProxy *proxy)
 {
     VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);
 
-    if (vdev && vdev->rdma) {
+    if (!vdev || !vdev->rdma ||
+        virtio_restricted_dma_kind(vdev) != VIRTIO_RESTRICTED_DMA_KIND_BAR) {
+        return;
+    }
+    if (proxy->rdma_bar_memdev) {
+        vmstate_unregister_ram(
+            host_memory_backend_get_memory(proxy->rdma_bar_memdev),
+            DEVICE(proxy));
+        host_memory_backend_set_mapped(proxy->rdma_bar_memdev, false);
+    } else {
         vmstate_unregister_ram(&proxy->rdma_window, DEVICE(proxy));
     }
 }

@@ -26,6 +26,7 @@
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio-restricted-dma.h"
 #include "hw/virtio/vhost.h"
+#include "system/hostmem.h"
 #include "migration/vmstate.h"
 #include "standard-headers/linux/virtio_ids.h"
 #include "trace.h"
@@ -49,6 +50,7 @@ struct VirtIORestrictedDMA {
     bool tripped;           /* a violation broke the device since reset */
     uint64_t refusals;
     uint64_t violations;
+    uint64_t backend_errors;    /* not migrated: the backend is per host */
 
     /* migration */
     bool loaded;
@@ -190,21 +192,50 @@ static const char *vhost_backend_name(struct vhost_dev *hdev)
     }
 }
 
-bool virtio_restricted_dma_check_type(const char *type, const char *prop,
-                                      Error **errp)
+bool virtio_restricted_dma_shareable(HostMemoryBackend *be)
 {
+    return be && host_memory_backend_get_memory(be) &&
+           memory_region_get_fd(host_memory_backend_get_memory(be)) >= 0 &&
+           object_property_get_bool(OBJECT(be), "share", NULL);
+}
+
+static void virtio_rdma_hint_shared(Error **errp)
+{
+    error_append_hint(errp, "Put the window in memory the backend can map, "
+                      "and nothing else: -object memory-backend-memfd,"
+                      "id=win0,size=8M,share=on, then "
+                      "restricted-dma-bar-memdev=win0 on a virtio-pci "
+                      "device, or memdev=win0 on the restricted-dma-pool.\n");
+}
+
+bool virtio_restricted_dma_check_type(const char *type, const char *prop,
+                                      bool shared, Error **errp)
+{
+    if (g_str_has_prefix(type, "vhost-user-")) {
+        if (shared) {
+            return true;
+        }
+        error_setg(errp, "%s cannot be used with %s unless the window is "
+                   "shared memory with a file descriptor: its vhost-user "
+                   "backend is given the window as its only memory", prop,
+                   type);
+        virtio_rdma_hint_shared(errp);
+        return false;
+    }
     if (g_str_has_prefix(type, "vhost-")) {
         error_setg(errp, "%s cannot be used with %s: its vhost backend maps "
                    "all of guest RAM, outside the device's restricted DMA "
                    "address space", prop, type);
-        error_append_hint(errp, "Use the device emulated in QEMU instead.\n");
+        error_append_hint(errp, "Use the device emulated in QEMU, or its "
+                          "vhost-user form with a shared window.\n");
         return false;
     }
     return true;
 }
 
 bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
-                                        uint64_t size, Error **errp)
+                                        uint64_t size, bool shared,
+                                        Error **errp)
 {
     VirtioDeviceClass *vdc = VIRTIO_DEVICE_GET_CLASS(vdev);
     const char *type = virtio_rdma_user_type(vdev);
@@ -222,15 +253,35 @@ bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
 
     if (vdc->get_vhost && vdc->get_vhost(vdev)) {
         struct vhost_dev *hdev = vdc->get_vhost(vdev);
+        bool user = hdev->vhost_ops &&
+                    hdev->vhost_ops->backend_type == VHOST_BACKEND_TYPE_USER;
 
-        error_setg(errp, "%s cannot be used with a %s backend: it maps all "
-                   "of guest RAM, outside the device's restricted DMA "
-                   "address space", prop, vhost_backend_name(hdev));
-        error_append_hint(errp, "Use a backend emulated in QEMU (for a "
-                          "network device: vhost=off on its -netdev).\n");
-        return false;
+        /*
+         * A vhost-user backend takes its memory table from the device's
+         * address space (hw/virtio/vhost.c), so it is given the window
+         * alone, if it can map it.  vhost-kernel and vhost-vdpa take all
+         * of guest RAM or an IOMMU's view.
+         */
+        if (user && !shared) {
+            error_setg(errp, "%s cannot be used with a vhost-user backend "
+                       "unless the window is shared memory with a file "
+                       "descriptor: the backend is given the window as its "
+                       "only memory", prop);
+            virtio_rdma_hint_shared(errp);
+            return false;
+        }
+        if (!user) {
+            error_setg(errp, "%s cannot be used with a %s backend: it maps "
+                       "all of guest RAM, outside the device's restricted "
+                       "DMA address space", prop, vhost_backend_name(hdev));
+            error_append_hint(errp, "Use a backend emulated in QEMU (for a "
+                              "network device: vhost=off on its -netdev), "
+                              "or a vhost-user backend with a shared "
+                              "window.\n");
+            return false;
+        }
     }
-    if (!virtio_restricted_dma_check_type(type, prop, errp)) {
+    if (!virtio_restricted_dma_check_type(type, prop, shared, errp)) {
         return false;
     }
 
@@ -540,6 +591,23 @@ bool virtio_restricted_dma_check_slow(VirtIODevice *vdev, hwaddr addr,
     return false;
 }
 
+void virtio_restricted_dma_backend_error(VirtIODevice *vdev, int queue)
+{
+    VirtIORestrictedDMA *r = vdev->rdma;
+
+    trace_virtio_restricted_dma_backend_error(vdev->name, queue, r->tripped);
+    if (r->tripped) {
+        return;
+    }
+    r->tripped = true;
+    r->backend_errors++;
+    virtio_error(vdev, "%s (%s): its vhost backend reported an error on "
+                 "virtqueue %d; the backend maps only the restricted DMA "
+                 "window [0x%" PRIx64 ", 0x%" PRIx64 "), so a ring or buffer "
+                 "outside it is the likely cause", vdev->name,
+                 virtio_rdma_path(vdev), queue, r->base, r->base + r->size);
+}
+
 bool virtio_restricted_dma_check_rings(VirtIODevice *vdev, int n)
 {
     if (likely(!vdev->rdma)) {
@@ -581,6 +649,7 @@ VirtioRestrictedDmaStatus *virtio_restricted_dma_query(VirtIODevice *vdev)
         virtio_vdev_has_feature(vdev, VIRTIO_F_IOMMU_PLATFORM);
     s->refusals = r->refusals;
     s->violations = r->violations;
+    s->backend_errors = r->backend_errors;
     return s;
 }
 

@@ -7,6 +7,10 @@
  * address) and describes it to the guest as a device-tree
  * "restricted-dma-pool" node referenced from each device's node.
  *
+ * With memdev=MEMID in place of size, the range is backed by that memory
+ * backend instead, mapped over the guest RAM there; a vhost-user backend
+ * can map it when it is shared.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -27,6 +31,8 @@ struct RestrictedDMAPool {
     Object parent_obj;
 
     uint64_t size;
+    bool has_size;
+    HostMemoryBackend *memdev;  /* backs the pool, if given */
     bool has_addr;
     uint64_t addr;          /* the pinned address, if has_addr */
 

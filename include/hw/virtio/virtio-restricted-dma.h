@@ -59,21 +59,30 @@ uint64_t virtio_restricted_dma_min_size(VirtIODevice *vdev);
 char *virtio_restricted_dma_size_arg(uint64_t size);
 
 /*
+ * Can a vhost-user backend map @be (shared memory with a file
+ * descriptor)?  False for NULL.
+ */
+bool virtio_restricted_dma_shareable(HostMemoryBackend *be);
+
+/*
  * Device types whose vhost backend maps all of guest RAM ("vhost-*")
- * cannot be confined.  Checked before realize, so that such a device fails
- * before it waits for its backend.
+ * cannot be confined; vhost-user types ("vhost-user-*") can be when the
+ * window is @shared (virtio_restricted_dma_shareable()), as their backend
+ * is then given the window alone.  Checked before realize, so that such a
+ * device fails before it waits for its backend.
  */
 bool virtio_restricted_dma_check_type(const char *type, const char *prop,
-                                      Error **errp);
+                                      bool shared, Error **errp);
 
 /*
  * Check that @vdev can be confined at all (a device type that does not
- * touch guest RAM by design, no vhost backend, iommu_platform not turned
- * off, a modern interface) and that @size fits it.  @prop names the user's
- * property in messages.
+ * touch guest RAM by design, no vhost backend but vhost-user with a
+ * @shared window, iommu_platform not turned off, a modern interface) and
+ * that @size fits it.  @prop names the user's property in messages.
  */
 bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
-                                        uint64_t size, Error **errp);
+                                        uint64_t size, bool shared,
+                                        Error **errp);
 
 /* restricted-dma-policy without a window is a configuration error. */
 bool virtio_restricted_dma_check_unused(VirtIODevice *vdev, Error **errp);
@@ -154,6 +163,14 @@ static inline bool virtio_restricted_dma_check(VirtIODevice *vdev,
     return likely(!vdev->rdma) ||
            virtio_restricted_dma_check_slow(vdev, addr, len, what);
 }
+
+/*
+ * The vhost backend of @vdev signalled an error on virtqueue @queue (its
+ * vring error notifier).  The backend maps only the window, so an address
+ * outside it is the likely cause: the device is marked broken and the
+ * error counted, once until the device is reset.
+ */
+void virtio_restricted_dma_backend_error(VirtIODevice *vdev, int queue);
 
 /* Check every ring of queue @n before the device uses it. */
 bool virtio_restricted_dma_check_rings(VirtIODevice *vdev, int n);
