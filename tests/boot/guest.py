@@ -122,6 +122,44 @@ def debian_kernel(arch):
     return out
 
 
+def storage_daemon():
+    """Debian's qemu-storage-daemon, the vhost-user-blk backend of the
+    vhost-user cases: from qemu-utils 10.0 in bookworm-backports, unpacked
+    into the cache, not installed (its libraries come from
+    scripts/install-deps).  Returns the binary's path."""
+    version = None
+    for line in run("apt-cache", "madison", "qemu-utils").splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if (len(parts) == 3 and parts[1].startswith("1:10.0") and
+                "-backports" in parts[2] and parts[2].endswith("Packages")):
+            version = parts[1]
+            break
+    if not version:
+        die("apt knows no qemu-utils 10.0 from bookworm-backports; run "
+            "scripts/install-deps (it enables bookworm-backports)")
+    arch = run("dpkg", "--print-architecture").strip()
+    out = os.path.join(cache_dir(), "qemu-utils_%s" % version.replace(":",
+                                                                    "_"))
+    binary = os.path.join(out, "qemu-storage-daemon")
+    if not os.path.exists(os.path.join(out, ".done")):
+        note("fetching qemu-utils %s (qemu-storage-daemon)" % version)
+        os.makedirs(cache_dir(), exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+            deb = apt_download("qemu-utils", arch, version, tmp)
+            x = os.path.join(tmp, "x")
+            run("dpkg-deb", "-x", deb, x)
+            os.makedirs(out, exist_ok=True)
+            shutil.copy(os.path.join(x, "usr", "bin", "qemu-storage-daemon"),
+                        binary)
+        open(os.path.join(out, ".done"), "w").close()
+    r = subprocess.run([binary, "--version"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        die("%s does not run (%s); run scripts/install-deps (it installs "
+            "its libraries)" % (binary, r.stderr.strip()))
+    return binary
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LINUX_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 CROSS = "aarch64-linux-gnu-"
