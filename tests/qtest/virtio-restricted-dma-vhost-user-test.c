@@ -1121,6 +1121,39 @@ static void test_pci_migration(void)
     vu_stop(&vu_dst);
 }
 
+/*
+ * Unplug a running device (x86 pc, ACPI hot-plug): QEMU stays up, and the
+ * window's memory backend is free again.
+ */
+static void test_pci_hot_unplug(void)
+{
+    g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
+    VuBackend vu;
+    Guest g = { 0 };
+    QVirtQueue *vq;
+
+    start_pci(&g, &vu, disk, true);
+    vq = guest_setup(&g);
+    vu_wait_tables(&vu, 1);
+    blk_roundtrip(&g, vq, disk, 0, 0x99);
+
+    /* in use by the device: the backend cannot go */
+    qtest_qmp_assert_failure_ref(g.qts, "{ 'execute': 'object-del',"
+                                 " 'arguments': { 'id': 'win0' } }");
+    qvirtqueue_cleanup(g.vdev->bus, vq, g.alloc);
+    qvirtio_restricted_dma_unmap(&g.win);
+    g.win.dev = NULL;
+    qos_object_destroy(&g.dev->obj);
+    g.dev = NULL;
+    qpci_unplug_acpi_device_test(g.qts, "dev0", DEV_SLOT);
+    qtest_qmp_assert_success(g.qts, "{ 'execute': 'object-del',"
+                             " 'arguments': { 'id': 'win0' } }");
+    qtest_qmp_assert_success(g.qts, "{ 'execute': 'query-status' }");
+
+    guest_stop(&g);
+    vu_stop(&vu);
+}
+
 /* ---- refusals -------------------------------------------------------- */
 
 typedef struct Refusal {
@@ -1252,6 +1285,10 @@ int main(int argc, char **argv)
     qtest_add_func("/virtio-rdma-vhost-user/pci/bar-move", test_pci_bar_move);
     qtest_add_func("/virtio-rdma-vhost-user/pci/migration",
                    test_pci_migration);
+    if (is_x86()) {
+        qtest_add_func("/virtio-rdma-vhost-user/pci/hot-unplug",
+                       test_pci_hot_unplug);
+    }
     for (i = 0; i < ARRAY_SIZE(refusals); i++) {
         g_autofree char *path =
             g_strdup_printf("/virtio-rdma-vhost-user/refuse/%s",
