@@ -772,7 +772,7 @@ static const BadPool bad_arm[] = {
     { "size-zero", POOL "size=0" RNG,
       "restricted-dma-pool 'p0': size=0 must be a non-zero multiple", 1 },
     { "size-missing", "-object restricted-dma-pool,id=p0" RNG,
-      "Parameter 'size' is missing", 1 },
+      "restricted-dma-pool 'p0' needs size or memdev", 1 },
     { "addr-outside-ram", POOL "size=16M,addr=0x10000000" RNG,
       "addr=0x10000000 size=0x1000000 is not wholly inside guest RAM", 1 },
     { "addr-past-ram-end", POOL "size=16M,addr=0x4f800000" RNG,

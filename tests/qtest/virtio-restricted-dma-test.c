@@ -1049,10 +1049,11 @@ static const BadConfig bad_configs[] = {
       "restricted-dma-policy=maybe", "restricted-dma-policy" },
     { "balloon", "-device virtio-balloon-pci,disable-legacy=on,"
       "restricted-dma-bar-size=1M", "works on guest RAM by design" },
-    { "vhost-user", "-chardev socket,id=c0,path=/tmp/qtest-rdma-none.sock,"
+    { "vhost-user-anonymous-window",
+      "-chardev socket,id=c0,path=/tmp/qtest-rdma-none.sock,"
       "server=on,wait=off -device vhost-user-blk-pci,chardev=c0,"
-      "restricted-dma-bar-size=1M", "its vhost backend maps all of guest "
-      "RAM" },
+      "restricted-dma-bar-size=1M", "restricted-dma-bar-size cannot be used "
+      "with vhost-user-blk-pci unless the window is shared memory" },
     { "viommu", "-device virtio-iommu-pci " BLK "disable-legacy=on,"
       "restricted-dma-bar-size=1M", "behind a vIOMMU", "-M q35" },
 };
