@@ -636,27 +636,28 @@ static void vu_stop(VuBackend *b)
     g_cond_clear(&b->cond);
 }
 
-/* Wait until the backend has received @n memory tables. */
-static void vu_wait_tables(VuBackend *b, int n)
+/* Wait until the backend's counter *@count reaches @n. */
+static void vu_wait(VuBackend *b, int *count, int n)
 {
     gint64 end = g_get_monotonic_time() + TIMEOUT_US;
 
     g_mutex_lock(&b->lock);
-    while (b->tables < n) {
+    while (*count < n) {
         g_assert(g_cond_wait_until(&b->cond, &b->lock, end));
     }
     g_mutex_unlock(&b->lock);
 }
 
+/* ... memory tables received */
+static void vu_wait_tables(VuBackend *b, int n)
+{
+    vu_wait(b, &b->tables, n);
+}
+
+/* ... requests failed for want of a mapping */
 static void vu_wait_unmapped(VuBackend *b, int n)
 {
-    gint64 end = g_get_monotonic_time() + TIMEOUT_US;
-
-    g_mutex_lock(&b->lock);
-    while (b->unmapped < n) {
-        g_assert(g_cond_wait_until(&b->cond, &b->lock, end));
-    }
-    g_mutex_unlock(&b->lock);
+    vu_wait(b, &b->unmapped, n);
 }
 
 /*
@@ -1270,10 +1271,20 @@ static void test_refusal(const void *opaque)
     vu_stop(&vu);
 }
 
-int main(int argc, char **argv)
+static void add_refusals(const Refusal *table, size_t n)
 {
     size_t i;
 
+    for (i = 0; i < n; i++) {
+        g_autofree char *path =
+            g_strdup_printf("/virtio-rdma-vhost-user/refuse/%s",
+                            table[i].name);
+        qtest_add_data_func(path, &table[i], test_refusal);
+    }
+}
+
+int main(int argc, char **argv)
+{
     g_test_init(&argc, &argv, NULL);
     arch = qtest_get_arch();
 
@@ -1289,24 +1300,14 @@ int main(int argc, char **argv)
         qtest_add_func("/virtio-rdma-vhost-user/pci/hot-unplug",
                        test_pci_hot_unplug);
     }
-    for (i = 0; i < ARRAY_SIZE(refusals); i++) {
-        g_autofree char *path =
-            g_strdup_printf("/virtio-rdma-vhost-user/refuse/%s",
-                            refusals[i].name);
-        qtest_add_data_func(path, &refusals[i], test_refusal);
-    }
+    add_refusals(refusals, ARRAY_SIZE(refusals));
     if (!is_x86()) {
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/io", test_mmio_io);
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/io-shared-ram",
                        test_mmio_io_shared_ram);
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/buffer-outside",
                        test_mmio_buffer_outside);
-        for (i = 0; i < ARRAY_SIZE(pool_refusals); i++) {
-            g_autofree char *path =
-                g_strdup_printf("/virtio-rdma-vhost-user/refuse/%s",
-                                pool_refusals[i].name);
-            qtest_add_data_func(path, &pool_refusals[i], test_refusal);
-        }
+        add_refusals(pool_refusals, ARRAY_SIZE(pool_refusals));
     }
     return g_test_run();
 }
