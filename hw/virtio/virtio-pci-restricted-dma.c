@@ -3,13 +3,14 @@
  *
  * restricted-dma-bar-size=SIZE gives the device a RAM-backed, 64-bit,
  * prefetchable memory BAR (restricted-dma-bar=N, default 2), announced by
- * a vendor capability of cfg_type 10 with offset 0 and length SIZE.
- * restricted-dma-bar-memdev=ID backs the BAR with a memory backend
- * instead (its size is the window's), which a vhost-user backend can map
- * when it is shared.  The
+ * a vendor capability of cfg_type 10 with offset 0 and length SIZE.  The
  * addresses the driver gives the device are bus addresses inside that BAR,
  * so the window follows the guest moving the BAR, and is closed while the
  * BAR is unmapped or Bus Master is clear.
+ *
+ * restricted-dma-bar-memdev=ID backs the BAR with a memory backend instead
+ * (its size is the window's), which a vhost-user backend can map when it
+ * is shared.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
