@@ -94,6 +94,22 @@ def apt_download(pkg, arch, version, dest):
     die("apt-get download %s:%s left no .deb in %s" % (pkg, arch, dest))
 
 
+def deb_file(pkg, arch, version, member, dest):
+    """Unpack one file (@member, a path inside the package) of a Debian
+    package into @dest in the cache, unless it is there already."""
+    if os.path.exists(dest):
+        return
+    note("fetching %s %s for %s" % (pkg, version, arch))
+    os.makedirs(cache_dir(), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        deb = apt_download(pkg, arch, version, tmp)
+        x = os.path.join(tmp, "x")
+        run("dpkg-deb", "-x", deb, x)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copy(os.path.join(x, member), dest + ".tmp")
+        os.rename(dest + ".tmp", dest)
+
+
 def debian_kernel(arch):
     real, version = apt_resolve("linux-image-" + arch, arch)
     out = os.path.join(cache_dir(), "%s_%s" % (real, version))
@@ -141,17 +157,8 @@ def storage_daemon():
     out = os.path.join(cache_dir(), "qemu-utils_%s" % version.replace(":",
                                                                     "_"))
     binary = os.path.join(out, "qemu-storage-daemon")
-    if not os.path.exists(os.path.join(out, ".done")):
-        note("fetching qemu-utils %s (qemu-storage-daemon)" % version)
-        os.makedirs(cache_dir(), exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-            deb = apt_download("qemu-utils", arch, version, tmp)
-            x = os.path.join(tmp, "x")
-            run("dpkg-deb", "-x", deb, x)
-            os.makedirs(out, exist_ok=True)
-            shutil.copy(os.path.join(x, "usr", "bin", "qemu-storage-daemon"),
-                        binary)
-        open(os.path.join(out, ".done"), "w").close()
+    deb_file("qemu-utils", arch, version, "usr/bin/qemu-storage-daemon",
+             binary)
     r = subprocess.run([binary, "--version"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
@@ -239,17 +246,7 @@ def busybox(arch):
     out = os.path.join(cache_dir(), "busybox-static_%s_%s" % (
         version.replace(":", "%3a"), arch))
     binary = os.path.join(out, "busybox")
-    if os.path.exists(binary):
-        return binary
-    note("fetching busybox-static %s for %s" % (version, arch))
-    os.makedirs(cache_dir(), exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        deb = apt_download("busybox-static", arch, version, tmp)
-        x = os.path.join(tmp, "x")
-        run("dpkg-deb", "-x", deb, x)
-        os.makedirs(out, exist_ok=True)
-        shutil.copy(os.path.join(x, "bin", "busybox"), binary + ".tmp")
-        os.rename(binary + ".tmp", binary)
+    deb_file("busybox-static", arch, version, "bin/busybox", binary)
     return binary
 
 
