@@ -183,7 +183,6 @@ typedef struct VuBackend {
     int requests;           /* requests completed */
     int unmapped;           /* requests failed: an address with no mapping */
     uint64_t unmapped_addr;
-    int connections;
 } VuBackend;
 
 static void vu_lock(VuBackend *b)
@@ -575,9 +574,6 @@ static gpointer vu_thread(gpointer opaque)
         if (pfd[0].revents && b->conn_fd < 0) {
             b->conn_fd = accept(b->listen_fd, NULL, NULL);
             g_assert_cmpint(b->conn_fd, >=, 0);
-            vu_lock(b);
-            b->connections++;
-            vu_unlock(b);
         } else if (pfd[0].revents) {
             VuMsg m = { 0 };
             int fds[VU_MAX_FDS], nfds;
