@@ -22,6 +22,9 @@
 BUILD_DIR ?= build
 -include $(BUILD_DIR)/config.mk
 
+# The first rule below must not decide what a plain "make" does: it builds.
+.DEFAULT_GOAL := all
+
 # One clang build serves make fuzz and make check-sanitizers: QEMU's
 # fuzzer needs clang, and a second sanitized build would double the time.
 FUZZ_DIR ?= build-fuzz
@@ -47,7 +50,6 @@ check-sanitizers: $(FUZZ_DIR)/config.mk
 .PHONY: fuzz check-sanitizers
 
 ifeq ($(QEMU_BUILD),)
-.DEFAULT_GOAL := not-configured
 not-configured all check check-boot bench demo export checkpatch fuzz-build:
 	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
 	@exit 1
