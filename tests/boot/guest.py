@@ -13,8 +13,15 @@ packages only, and cache them outside the repository keyed by their inputs.
                                        cross-compiled with Debian's
                                        gcc-aarch64-linux-gnu: prints the
                                        cache directory holding Image.pool
-                                       (pool-aware) and Image.feature (with
-                                       linux/*.patch: accepts bit 27)
+                                       (pool-aware) and Image.feature (plus
+                                       linux/aware-feature.config and the
+                                       series linux/NNNN-*.patch: bit 27,
+                                       the PCI window, UEFI/ACPI boot)
+  guest.py x86_64-kernel               the fork's x86_64 guest, Debian's
+                                       linux-source-6.1 with allnoconfig,
+                                       linux/x86_64.config and the series,
+                                       built with Debian's gcc: prints the
+                                       cache directory holding bzImage
   guest.py initramfs ARCH INIT OUT [--kernel-dir DIR --modules M1,M2]
                                        a cpio.gz of Debian's busybox-static
                                        for ARCH, INIT as /init, and the named
@@ -35,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import hashlib
 import glob
 
@@ -181,20 +189,63 @@ def pkg_version(pkg):
     return r.stdout
 
 
-def aware_kernels():
-    """Build (or find in the cache) the pool-aware and feature-aware
-    arm64 kernels.  The cache key covers every input: the linux-source and
-    compiler package versions, the config fragment and the guest patches."""
-    fragment = os.path.join(HERE, "linux", "aware.config")
-    patches = sorted(glob.glob(os.path.join(HERE, "linux", "*.patch")))
-    key = hashlib.sha256()
-    for pkg in ("linux-source-6.1", "gcc-aarch64-linux-gnu", "binutils-"
-                "aarch64-linux-gnu"):
-        key.update(("%s=%s\n" % (pkg, pkg_version(pkg))).encode())
-    for f in [fragment] + patches:
+def kernel_build_inputs(arch, builds):
+    """What a set of guest kernel builds depends on, as text for the cache
+    key: the linux-source-6.1 and toolchain package versions, the
+    architecture, and for each image its config fragments and whether it
+    carries the series, with the content of every fragment and patch."""
+    lines = ["arch=%s" % arch]
+    for pkg in ("linux-source-6.1",) + LINUX_ARCHES[arch]["packages"]:
+        lines.append("%s=%s" % (pkg, pkg_version(pkg)))
+    files = []
+    for image, fragments, patched in builds:
+        lines.append("image %s: %s%s" % (image, " ".join(
+            os.path.basename(f) for f in fragments),
+            " + series" if patched else ""))
+        files += fragments
+    if any(patched for _, _, patched in builds):
+        files += series_patches()
+    for f in files:
         with open(f, "rb") as fh:
-            key.update(fh.read())
-    out = os.path.join(cache_dir(), "linux-6.1-aware-" + key.hexdigest()[:16])
+            lines.append("%s sha256=%s" % (os.path.basename(f),
+                                           hashlib.sha256(fh.read())
+                                           .hexdigest()))
+    return "\n".join(lines) + "\n"
+
+
+def series_patches():
+    """The guest kernel series, in order (linux/NNNN-*.patch)."""
+    return sorted(glob.glob(os.path.join(HERE, "linux", "[0-9]" * 4 +
+                                         "-*.patch")))
+
+
+# How to build Linux 6.1 for each guest architecture with Debian's
+# compilers: make's arguments, the image, and the packages the build uses
+# (part of the cache key).
+LINUX_ARCHES = {
+    "arm64": {"make": ["ARCH=arm64", "CROSS_COMPILE=" + CROSS],
+              "image": "arch/arm64/boot/Image", "target": "Image",
+              "packages": ("gcc-aarch64-linux-gnu",
+                           "binutils-aarch64-linux-gnu")},
+    "x86_64": {"make": ["ARCH=x86_64"],
+               "image": "arch/x86/boot/bzImage", "target": "bzImage",
+               "packages": ("gcc", "binutils", "libelf-dev")},
+}
+
+
+def linux_kernels(name, arch, builds):
+    """Build (or find in the cache) Linux 6.1 guest kernels for @arch from
+    Debian's linux-source-6.1 and compilers.  @builds lists (image name,
+    config fragments, patched): each image is allnoconfig plus its
+    fragments, built in turn in one tree; the series (linux/NNNN-*.patch)
+    is applied before the first patched image, so unpatched images come
+    first.  Returns the cache directory, keyed by kernel_build_inputs(),
+    which holds the images, their configs, the inputs and the build
+    times."""
+    spec = LINUX_ARCHES[arch]
+    inputs = kernel_build_inputs(arch, builds)
+    key = hashlib.sha256(inputs.encode()).hexdigest()[:16]
+    out = os.path.join(cache_dir(), "linux-6.1-%s-%s" % (name, key))
     if os.path.exists(os.path.join(out, ".done")):
         return out
     os.makedirs(cache_dir(), exist_ok=True)
@@ -203,42 +254,78 @@ def aware_kernels():
         run("tar", "-C", tmp, "-xf", LINUX_TARBALL)
         src = os.path.join(tmp, "linux-source-6.1")
         obj = os.path.join(tmp, "obj")
-        make = ["make", "-s", "-C", src, "O=" + obj, "ARCH=arm64",
-                "CROSS_COMPILE=" + CROSS, "-j%d" % (os.cpu_count() or 2)]
-        run(*make, "allnoconfig")
-        run(os.path.join(src, "scripts", "kconfig", "merge_config.sh"),
-            "-m", "-O", obj, os.path.join(obj, ".config"), fragment,
-            cwd=src)
-        run(*make, "olddefconfig")
-        with open(os.path.join(obj, ".config")) as fh:
-            have = set(l.strip() for l in fh)
-        with open(fragment) as fh:
-            want = [l.strip() for l in fh
-                    if l.startswith("CONFIG_") and l.strip().endswith("=y")]
-        missing = [w for w in want if w not in have]
-        if missing:
-            die("the kernel config lacks %s after olddefconfig; fix %s"
-                % (", ".join(missing), fragment))
-        note("building the pool-aware kernel (about 4 minutes on 2 cores)")
-        run(*make, "Image")
         stage = os.path.join(tmp, "out")
         os.makedirs(stage)
-        shutil.copy(os.path.join(obj, "arch/arm64/boot/Image"),
-                    os.path.join(stage, "Image.pool"))
-        shutil.copy(os.path.join(obj, ".config"),
-                    os.path.join(stage, "config"))
-        for p in patches:
-            note("applying %s" % os.path.basename(p))
-            run("patch", "-s", "-p1", "-d", src, "-i", p)
-        note("building the feature-aware kernel")
-        run(*make, "Image")
-        shutil.copy(os.path.join(obj, "arch/arm64/boot/Image"),
-                    os.path.join(stage, "Image.feature"))
+        make = ["make", "-s", "-C", src, "O=" + obj] + spec["make"] + [
+            "-j%d" % (os.cpu_count() or 2)]
+        patched = False
+        times = []
+        for image, fragments, want_patched in builds:
+            if want_patched and not patched:
+                for p in series_patches():
+                    note("applying %s" % os.path.basename(p))
+                    run("patch", "-s", "-p1", "-F0", "-d", src, "-i", p)
+                patched = True
+            elif patched and not want_patched:
+                die("%s: unpatched images must come first" % image)
+            run(*make, "allnoconfig")
+            run(os.path.join(src, "scripts", "kconfig", "merge_config.sh"),
+                "-m", "-O", obj, os.path.join(obj, ".config"), *fragments,
+                cwd=src)
+            run(*make, "olddefconfig")
+            with open(os.path.join(obj, ".config")) as fh:
+                have = set(line.strip() for line in fh)
+            want = []
+            for f in fragments:
+                with open(f) as fh:
+                    want += [line.strip() for line in fh
+                             if line.startswith("CONFIG_") and
+                             line.strip().endswith("=y")]
+            missing = [w for w in want if w not in have]
+            if missing:
+                die("the %s config lacks %s after olddefconfig; fix %s"
+                    % (image, ", ".join(missing),
+                       " ".join(os.path.basename(f) for f in fragments)))
+            note("building %s %s (arm64: 4 to 10 minutes, x86_64: 6 to 25, "
+                 "by the machine's load)" % (arch, image))
+            t = time.time()
+            run(*make, spec["target"])
+            times.append("%s %.0f s" % (image, time.time() - t))
+            note("built %s in %s" % (image, times[-1].split(" ", 1)[1]))
+            shutil.copy(os.path.join(obj, spec["image"]),
+                        os.path.join(stage, image))
+            shutil.copy(os.path.join(obj, ".config"),
+                        os.path.join(stage, image + ".config"))
+        with open(os.path.join(stage, "inputs"), "w") as fh:
+            fh.write(inputs)
+        with open(os.path.join(stage, "build-times"), "w") as fh:
+            fh.write("\n".join(times) + "\n")
         if os.path.exists(out):
             shutil.rmtree(out)
         os.rename(stage, out)
     open(os.path.join(out, ".done"), "w").close()
     return out
+
+
+def aware_kernels():
+    """The arm64 guests: Image.pool, allnoconfig plus linux/aware.config,
+    pool-aware and unpatched; Image.feature, the same plus
+    linux/aware-feature.config with the series (bit 27, the PCI window,
+    UEFI and ACPI boot).  Returns the cache directory holding both."""
+    lx = os.path.join(HERE, "linux")
+    aware = os.path.join(lx, "aware.config")
+    return linux_kernels("aware", "arm64", [
+        ("Image.pool", [aware], False),
+        ("Image.feature", [aware, os.path.join(lx, "aware-feature.config")],
+         True)])
+
+
+def x86_64_kernel():
+    """The x86_64 guest: allnoconfig plus linux/x86_64.config with the
+    series, booted with -kernel on q35.  Returns the cache directory
+    holding bzImage."""
+    return linux_kernels("x86_64", "x86_64", [
+        ("bzImage", [os.path.join(HERE, "linux", "x86_64.config")], True)])
 
 
 def busybox(arch):
@@ -364,6 +451,7 @@ def main():
     k = sub.add_parser("debian-kernel")
     k.add_argument("arch", choices=["amd64", "arm64"])
     sub.add_parser("aware-kernels")
+    sub.add_parser("x86_64-kernel")
     i = sub.add_parser("initramfs")
     i.add_argument("arch", choices=["amd64", "arm64"])
     i.add_argument("init")
@@ -377,6 +465,8 @@ def main():
         print(debian_kernel(args.arch))
     elif args.cmd == "aware-kernels":
         print(aware_kernels())
+    elif args.cmd == "x86_64-kernel":
+        print(x86_64_kernel())
     elif args.cmd == "initramfs":
         mods = [m for m in args.modules.split(",") if m]
         if mods and not args.kernel_dir:
