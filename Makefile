@@ -117,3 +117,42 @@ checkpatch: assemble
 .PHONY: all assemble build fuzz-build check-build check check-boot bench demo \
 	export checkpatch
 endif
+
+# make install, make uninstall (scripts/install): QEMU's own meson install,
+# with PREFIX (default: the prefix QEMU was configured with, /usr/local)
+# and DESTDIR as QEMU's; the fork's docs and guest tools beside it, and a
+# manifest that make uninstall removes exactly.  make install first builds
+# what QEMU installs beyond the two binaries (the manual and man pages,
+# trace-events-all), as QEMU's own make install does; INSTALL_TAGS=runtime
+# installs the binaries without building the docs.  make check-install
+# runs the install and libvirt tests (tests/install) on a whole install.
+PREFIX ?=
+DESTDIR ?=
+INSTALL_TAGS ?=
+INSTALL_ARGS = --build-dir $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX)) \
+	$(if $(DESTDIR),--destdir $(DESTDIR)) \
+	$(if $(INSTALL_TAGS),--tags $(INSTALL_TAGS))
+
+uninstall:
+	scripts/install --uninstall $(INSTALL_ARGS)
+
+ifeq ($(QEMU_BUILD),)
+install install-build check-install:
+	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
+	@exit 1
+else
+install-build: build
+	@missing="$$(scripts/install --missing $(INSTALL_ARGS))" || exit 1; \
+	if [ -n "$$missing" ]; then \
+	    echo "make install: building what QEMU installs besides the binaries:" $$missing; \
+	    $(NINJA) -C $(QEMU_BUILD) $$missing; \
+	fi
+
+install: install-build
+	scripts/install $(INSTALL_ARGS)
+
+check-install: install-build
+	$(MESON) test -C $(FORK_BUILD) --print-errorlogs --suite install \
+	    --suite libvirt
+endif
+.PHONY: install install-build uninstall check-install
