@@ -32,57 +32,40 @@
 #include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_iommu.h"
 #include "standard-headers/linux/virtio_net.h"
-#include "libqos/libqos-malloc.h"
-#include "libqos/generic-pcihost.h"
 #include "libqos/virtio.h"
-#include "libqos/virtio-pci.h"
 #include "libqos/virtio-restricted-dma.h"
 
 #define TIMEOUT_US (60 * 1000 * 1000)
-#define RAM_BASE 0x40000000ULL
-#define POOL_SIZE (64 * 1024 * 1024ULL)
-#define POOL_BASE (RAM_BASE + 512 * 1024 * 1024ULL - POOL_SIZE)
 #define DEV_SLOT 4
 #define IOMMU_SLOT 3
 #define MAX_DEPTH 64
 #define F(bit) (1ULL << (bit))
 
+static QRestrictedMachine m = { .machine = "virt", .ram_mb = 512 };
 static QTestState *qts;
-static QGuestAllocator ram, win_alloc, *alloc;
-static QGenericPCIBus gbus;
-static QVirtioPCIDevice *dev, *iommu;
+static QGuestAllocator *ram, *alloc;
+static QRestrictedDevice *dev, *iommu;
 static QVirtQueue *vq, *iommu_vq;
-
-static QVirtioPCIDevice *probe(int slot)
-{
-    QPCIAddress addr = { .devfn = QPCI_DEVFN(slot, 0) };
-    QVirtioPCIDevice *d = virtio_pci_new(&gbus.bus, &addr);
-
-    g_assert_nonnull(d);
-    qvirtio_pci_device_enable(d);
-    qvirtio_start_device(&d->vdev);
-    return d;
-}
 
 /* One virtio-iommu request, completed synchronously. */
 static void iommu_request(void *req, size_t len)
 {
-    uint64_t ro = guest_alloc(&ram, len);
-    uint64_t wr = guest_alloc(&ram, sizeof(struct virtio_iommu_req_tail));
+    uint64_t ro = guest_alloc(ram, len);
+    uint64_t wr = guest_alloc(ram, sizeof(struct virtio_iommu_req_tail));
     struct virtio_iommu_req_tail tail;
     uint32_t head;
 
     qtest_memwrite(qts, ro, req, len - sizeof(tail));
     head = qvirtqueue_add(qts, iommu_vq, ro, len - sizeof(tail), false, true);
     qvirtqueue_add(qts, iommu_vq, wr, sizeof(tail), true, false);
-    qvirtqueue_kick(qts, &iommu->vdev, iommu_vq, head);
-    qvirtio_wait_used_elem(qts, &iommu->vdev, iommu_vq, head, NULL,
+    qvirtqueue_kick(qts, iommu->vdev, iommu_vq, head);
+    qvirtio_wait_used_elem(qts, iommu->vdev, iommu_vq, head, NULL,
                            TIMEOUT_US);
     qvirtqueue_reset_pool(iommu_vq);
     qtest_memread(qts, wr, &tail, sizeof(tail));
     g_assert_cmpint(tail.status, ==, VIRTIO_IOMMU_S_OK);
-    guest_free(&ram, ro);
-    guest_free(&ram, wr);
+    guest_free(ram, ro);
+    guest_free(ram, wr);
 }
 
 static void iommu_map(uint64_t addr, uint64_t len, bool map)
@@ -118,14 +101,14 @@ static void iommu_setup(void)
     };
     uint64_t f;
 
-    iommu = probe(IOMMU_SLOT);
-    f = qvirtio_get_features(&iommu->vdev);
-    qvirtio_set_features(&iommu->vdev, f & (F(VIRTIO_F_VERSION_1) |
+    iommu = qrestricted_pci(&m, QPCI_DEVFN(IOMMU_SLOT, 0), "iommu0");
+    f = qvirtio_get_features(iommu->vdev);
+    qvirtio_set_features(iommu->vdev, f & (F(VIRTIO_F_VERSION_1) |
                                            F(VIRTIO_IOMMU_F_MAP_UNMAP) |
                                            F(VIRTIO_IOMMU_F_INPUT_RANGE) |
                                            F(VIRTIO_IOMMU_F_DOMAIN_RANGE)));
-    iommu_vq = qvirtqueue_setup(&iommu->vdev, &ram, 0);
-    qvirtio_set_driver_ok(&iommu->vdev);
+    iommu_vq = qvirtqueue_setup(iommu->vdev, ram, 0);
+    qvirtio_set_driver_ok(iommu->vdev);
     iommu_request(&att, sizeof(att));
 }
 
@@ -198,13 +181,13 @@ int main(int argc, char **argv)
     if (net) {
         g_assert_cmpint(socketpair(PF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
         args = g_strdup_printf("-netdev socket,fd=%d,id=n0 -device "
-                               "virtio-net-pci,netdev=n0,mrg_rxbuf=off,"
-                               "addr=%d.0,disable-legacy=on", sv[1],
-                               DEV_SLOT);
+                               "virtio-net-pci,id=dev0,netdev=n0,"
+                               "mrg_rxbuf=off,addr=%d.0,disable-legacy=on",
+                               sv[1], DEV_SLOT);
     } else {
         args = g_strdup_printf("-blockdev null-co,node-name=d0,"
                                "size=1073741824,read-zeroes=off "
-                               "-device virtio-blk-pci,"
+                               "-device virtio-blk-pci,id=dev0,"
                                "drive=d0,addr=%d.0,disable-legacy=on",
                                DEV_SLOT);
     }
@@ -220,37 +203,26 @@ int main(int argc, char **argv)
         g_assert(g_str_equal(config, "stock"));
     }
 
-    qts = qtest_initf("-M virt -cpu max -m 512M -nodefaults %s", args);
-    alloc_init(&ram, ALLOC_NO_FLAGS, RAM_BASE + 16 * 1024 * 1024,
-               RAM_BASE + 256 * 1024 * 1024, 4096);
-    qpci_init_generic(&gbus, qts, &ram, false);
-    alloc = &ram;
+    qrestricted_start(&m, "%s", args);
+    qts = m.qts;
+    ram = alloc = &m.ram;
     if (viommu) {
         iommu_setup();
     }
-    dev = probe(DEV_SLOT);
-    if (g_str_equal(config, "bar")) {
-        QVirtioRestrictedDMA w;
-
-        qvirtio_restricted_dma_map(&w, dev);
-        win_alloc = w.alloc;
-        alloc = &win_alloc;
-    } else if (g_str_equal(config, "pool")) {
-        alloc_init(&win_alloc, ALLOC_NO_FLAGS, POOL_BASE,
-                   POOL_BASE + POOL_SIZE, 64);
-        alloc = &win_alloc;
+    dev = qrestricted_pci(&m, QPCI_DEVFN(DEV_SLOT, 0), "dev0");
+    if (g_str_equal(config, "bar") || g_str_equal(config, "pool")) {
+        /* the BAR mapped, or the pool where the board placed it */
+        alloc = &qrestricted_window(dev)->alloc;
     }
-    features = qvirtio_get_features(&dev->vdev) &
-               (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_ACCESS_PLATFORM) |
-                F(QVIRTIO_F_RESTRICTED_DMA));
-    qvirtio_set_features(&dev->vdev, features);
-    vq = qvirtqueue_setup(&dev->vdev, alloc, net ? 1 : 0);
+    features = qvirtio_get_features(dev->vdev) & QRESTRICTED_F_AWARE;
+    qvirtio_set_features(dev->vdev, features);
+    vq = qvirtqueue_setup(dev->vdev, alloc, net ? 1 : 0);
     if (viommu) {
         /* the rings stay mapped, as a driver's coherent allocations do */
         iommu_map(vq->desc, ROUND_UP(qvring_size(vq->size, 4096), 4096),
                   true);
     }
-    qvirtio_set_driver_ok(&dev->vdev);
+    qvirtio_set_driver_ok(dev->vdev);
 
     for (i = 0; i < depth; i++) {
         reqs[i].hdr = guest_alloc(alloc, 16);
@@ -280,7 +252,7 @@ int main(int argc, char **argv)
         for (i = 0; i < batch; i++) {
             avail_add(reqs[i].head);
         }
-        dev->vdev.bus->virtqueue_kick(&dev->vdev, vq);
+        dev->vdev->bus->virtqueue_kick(dev->vdev, vq);
         wait_used(&used_seen, batch);
         qvirtqueue_reset_pool(vq);
         for (i = 0; i < batch; i++) {
@@ -303,6 +275,6 @@ int main(int argc, char **argv)
     printf("BENCH config=%s workload=%s size=%u depth=%u n=%u "
            "wall_ns_per_request=%.0f\n", config, workload, size, depth, n,
            (t1 - t0) * 1000.0 / n);
-    qtest_quit(qts);
+    qrestricted_stop(&m);
     return 0;
 }

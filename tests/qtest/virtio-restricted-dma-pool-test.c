@@ -2,9 +2,10 @@
  * QTest for restricted DMA pools (-object restricted-dma-pool) on arm virt
  *
  * The device-tree tests dump the board's device tree (-M virt,dumpdtb=)
- * and read it with libfdt.  The device tests drive virtio-mmio (version 2)
- * and virtio-pci devices whose window is a pool in guest RAM, with rings
- * and buffers placed in the pool, and hostile drivers that place them
+ * and read it with libfdt; where a pool was placed, the same machine
+ * says through QOM.  The device tests drive virtio-mmio (version 2) and
+ * virtio-pci devices whose window is a pool in guest RAM, with rings and
+ * buffers placed in the pool, and hostile drivers that place them
  * elsewhere over a canary.  On x86 only the refusal of pools is tested:
  * no device tree reaches an x86 guest.
  *
@@ -16,33 +17,20 @@
 #include "libqtest.h"
 #include "qemu/bswap.h"
 #include "qemu/module.h"
+#include "qemu/units.h"
 #include "qobject/qdict.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_ring.h"
-#include "libqos/libqos-malloc.h"
-#include "libqos/generic-pcihost.h"
 #include "libqos/virtio.h"
-#include "libqos/virtio-mmio.h"
-#include "libqos/virtio-pci.h"
 #include "libqos/virtio-restricted-dma.h"
 
-#define TIMEOUT_US (30 * 1000 * 1000)
-#define RAM_BASE 0x40000000ULL
-#define RAM_SIZE (256 * 1024 * 1024ULL)
-#define POOL_SIZE (16 * 1024 * 1024ULL)
-/* the board puts the first pool at the top of RAM */
-#define POOL_BASE (RAM_BASE + RAM_SIZE - POOL_SIZE)
-#define MMIO_LAST 0x0a003e00ULL     /* where the first -device lands */
-#define MMIO_STRIDE 0x200
+#define POOL_SIZE (16 * MiB)
 #define CANARY 0xa5
 #define SECTOR 512
-#define DISK_SIZE (1 * 1024 * 1024)
+#define DISK_SIZE (1 * MiB)
 #define F(bit) (1ULL << (bit))
-#define F_AWARE (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_ACCESS_PLATFORM) | \
-                 F(QVIRTIO_F_RESTRICTED_DMA))
-
-static const char *arch;
+#define F_AWARE QRESTRICTED_F_AWARE
 
 
 /* ---- the device tree ----------------------------------------------- */
@@ -52,19 +40,30 @@ static void *dump_dtb(const char *args)
 {
     g_autofree char *path = g_strdup_printf("/tmp/qtest-rdma-pool-%d.dtb",
                                             getpid());
-    g_autofree char *full = g_strdup_printf("-M virt,dumpdtb=%s -cpu max "
-                                            "-m 256M %s", path, args);
+    g_autofree char *machine = g_strdup_printf("virt,dumpdtb=%s", path);
     g_autofree char *err = NULL;
     gchar *dtb;
     gsize len;
 
-    if (qvirtio_rdma_run_qemu(full, &err) != 0) {
-        g_error("QEMU %s failed:\n%s", full, err);
+    if (qrestricted_run(machine, args, &err) != 0) {
+        g_error("QEMU %s failed:\n%s", args, err);
     }
     g_assert_true(g_file_get_contents(path, &dtb, &len, NULL));
     unlink(path);
     g_assert_cmpint(fdt_check_header(dtb), ==, 0);
     return dtb;
+}
+
+/* Where the board placed the pool @id, for @args, as QOM says. */
+static uint64_t placed(const char *args, const char *id)
+{
+    QRestrictedMachine m = { .machine = "virt" };
+    uint64_t base;
+
+    qrestricted_start(&m, "%s", args);
+    base = qrestricted_pool(&m, id)->base;
+    qrestricted_stop(&m);
+    return base;
 }
 
 static uint32_t prop_u32(const void *fdt, int node, const char *name)
@@ -130,7 +129,8 @@ static uint32_t memory_region(const void *fdt, const char *path)
 static char *mmio_node(int nth_device)
 {
     return g_strdup_printf("/virtio_mmio@%" PRIx64,
-                           (uint64_t)(MMIO_LAST - nth_device * MMIO_STRIDE));
+                           (uint64_t)(QRESTRICTED_MMIO_LAST -
+                                      nth_device * QRESTRICTED_MMIO_STRIDE));
 }
 
 static int count_memory_regions(const void *fdt)
@@ -144,14 +144,20 @@ static int count_memory_regions(const void *fdt)
     return n;
 }
 
+#define RNG_P0 "-object restricted-dma-pool,id=p0,size=16M " \
+               "-device virtio-rng-device,restricted-dma-pool=p0"
+
 static void test_dt_mmio(void)
 {
-    g_autofree void *fdt = dump_dtb(
-        "-object restricted-dma-pool,id=p0,size=16M "
-        "-device virtio-rng-device,restricted-dma-pool=p0");
+    g_autofree void *fdt = dump_dtb(RNG_P0);
     g_autofree char *dev = mmio_node(0);
     g_autofree char *other = mmio_node(1);
-    uint32_t ph = check_pool_node(fdt, POOL_BASE, POOL_SIZE);
+    uint64_t base = placed(RNG_P0, "p0");
+    uint32_t ph = check_pool_node(fdt, base, POOL_SIZE);
+
+    /* the board puts the first pool at the top of RAM */
+    g_assert_cmphex(base, ==, QRESTRICTED_ARM_RAM_BASE + 256 * MiB -
+                    POOL_SIZE);
 
     g_assert_cmpint(memory_region(fdt, dev), ==, ph);
     g_assert_cmpint(memory_region(fdt, other), ==, 0);
@@ -215,13 +221,13 @@ static void test_dt_no_pool(void)
 
 static void test_dt_shared(void)
 {
-    g_autofree void *fdt = dump_dtb(
-        "-object restricted-dma-pool,id=p0,size=16M "
-        "-device virtio-rng-device,restricted-dma-pool=p0 "
-        "-device virtio-rng-device,restricted-dma-pool=p0");
+    const char *args = "-object restricted-dma-pool,id=p0,size=16M "
+                       "-device virtio-rng-device,restricted-dma-pool=p0 "
+                       "-device virtio-rng-device,restricted-dma-pool=p0";
+    g_autofree void *fdt = dump_dtb(args);
     g_autofree char *dev0 = mmio_node(0);
     g_autofree char *dev1 = mmio_node(1);
-    uint32_t ph = check_pool_node(fdt, POOL_BASE, POOL_SIZE);
+    uint32_t ph = check_pool_node(fdt, placed(args, "p0"), POOL_SIZE);
     int rm = fdt_path_offset(fdt, "/reserved-memory");
 
     g_assert_cmpint(memory_region(fdt, dev0), ==, ph);
@@ -232,17 +238,20 @@ static void test_dt_shared(void)
 
 static void test_dt_two_pools(void)
 {
-    g_autofree void *fdt = dump_dtb(
-        "-object restricted-dma-pool,id=p0,size=16M "
-        "-object restricted-dma-pool,id=p1,size=8M "
-        "-device virtio-rng-device,restricted-dma-pool=p0 "
-        "-device virtio-rng-device,restricted-dma-pool=p1");
+    const char *args = "-object restricted-dma-pool,id=p0,size=16M "
+                       "-object restricted-dma-pool,id=p1,size=8M "
+                       "-device virtio-rng-device,restricted-dma-pool=p0 "
+                       "-device virtio-rng-device,restricted-dma-pool=p1";
+    g_autofree void *fdt = dump_dtb(args);
     g_autofree char *dev0 = mmio_node(0);
     g_autofree char *dev1 = mmio_node(1);
+    uint64_t base0 = placed(args, "p0");
+    uint64_t base1 = placed(args, "p1");
+    uint32_t ph0 = check_pool_node(fdt, base0, POOL_SIZE);
+    uint32_t ph1 = check_pool_node(fdt, base1, 8 * MiB);
+
     /* p1 goes below p0, 2 MiB aligned */
-    uint64_t base1 = POOL_BASE - 8 * 1024 * 1024;
-    uint32_t ph0 = check_pool_node(fdt, POOL_BASE, POOL_SIZE);
-    uint32_t ph1 = check_pool_node(fdt, base1, 8 * 1024 * 1024);
+    g_assert_cmphex(base1, ==, base0 - 8 * MiB);
 
     g_assert_cmpint(ph0, !=, ph1);
     g_assert_cmpint(memory_region(fdt, dev0), ==, ph0);
@@ -251,22 +260,24 @@ static void test_dt_two_pools(void)
 
 static void test_dt_pinned(void)
 {
-    g_autofree void *fdt = dump_dtb(
-        "-object restricted-dma-pool,id=p0,size=4M,addr=0x48000000 "
-        "-device virtio-rng-device,restricted-dma-pool=p0");
+    const char *args = "-object restricted-dma-pool,id=p0,size=4M,"
+                       "addr=0x48000000 "
+                       "-device virtio-rng-device,restricted-dma-pool=p0";
+    g_autofree void *fdt = dump_dtb(args);
 
-    check_pool_node(fdt, 0x48000000, 4 * 1024 * 1024);
+    g_assert_cmphex(placed(args, "p0"), ==, 0x48000000);
+    check_pool_node(fdt, 0x48000000, 4 * MiB);
 }
 
 static void test_dt_pci(void)
 {
-    g_autofree void *fdt = dump_dtb(
-        "-object restricted-dma-pool,id=p0,size=16M "
+    const char *args = "-object restricted-dma-pool,id=p0,size=16M "
         "-device virtio-rng-pci,disable-legacy=on,addr=5.0,"
         "restricted-dma-pool=p0 "
         "-device pcie-root-port,id=rp0,addr=6.0,chassis=1 "
-        "-device virtio-rng-pci,bus=rp0,addr=0.0,restricted-dma-pool=p0");
-    uint32_t ph = check_pool_node(fdt, POOL_BASE, POOL_SIZE);
+        "-device virtio-rng-pci,bus=rp0,addr=0.0,restricted-dma-pool=p0";
+    g_autofree void *fdt = dump_dtb(args);
+    uint32_t ph = check_pool_node(fdt, placed(args, "p0"), POOL_SIZE);
     int dev = fdt_path_offset(fdt, "/pcie@10000000/virtio@5,0");
     int port = fdt_path_offset(fdt, "/pcie@10000000/pci@6,0");
     int behind = fdt_path_offset(fdt, "/pcie@10000000/pci@6,0/virtio@0,0");
@@ -304,163 +315,77 @@ static void test_dt_user_dtb(void)
                                               getpid());
     g_autofree char *args = NULL;
     g_autofree char *err = NULL;
+    g_autofree char *node = NULL;
     g_autofree void *fdt = dump_dtb("");
     g_autofree char *image = g_malloc0(4096);
+    uint64_t base = placed(RNG_P0, "p0");
 
     g_assert_true(g_file_set_contents(dtb, fdt, fdt_totalsize(fdt), NULL));
     /* -dtb needs a kernel; an empty one trips UBSan in QEMU's ROM loader */
     g_assert_true(g_file_set_contents(kernel, image, 4096, NULL));
-    args = g_strdup_printf("-M virt -cpu max -m 256M -dtb %s -kernel %s "
-                           "-object restricted-dma-pool,id=p0,size=16M "
-                           "-device virtio-rng-device,restricted-dma-pool=p0",
-                           dtb, kernel);
-    g_assert_cmpint(qvirtio_rdma_run_qemu(args, &err), ==, 0);
+    args = g_strdup_printf("-dtb %s -kernel %s " RNG_P0, dtb, kernel);
+    g_assert_cmpint(qrestricted_run(NULL, args, &err), ==, 0);
     unlink(dtb);
     unlink(kernel);
     /* the warning names what the user must add, and where */
     g_assert_nonnull(strstr(err, "-dtb: QEMU cannot add "
                             "restricted-dma-pool 'p0'"));
-    g_assert_nonnull(strstr(err, "restricted-dma@4f000000 { compatible = "
-                            "\"restricted-dma-pool\"; reg = <0x0 0x4f000000 "
-                            "0x0 0x1000000>;"));
+    node = g_strdup_printf("restricted-dma@%" PRIx64 " { compatible = "
+                           "\"restricted-dma-pool\"; reg = <0x%" PRIx64
+                           " 0x%" PRIx64 " 0x0 0x1000000>;", base,
+                           base >> 32, base & 0xffffffff);
+    g_assert_nonnull(strstr(err, node));
     g_assert_nonnull(strstr(err, "memory-region = <&pool>; on: "
                             "/virtio_mmio@a003e00"));
 }
 
 /* ---- devices ------------------------------------------------------- */
 
-typedef struct Guest {
-    QTestState *qts;
-    QGuestAllocator ram;    /* guest RAM below the pools */
-    QGuestAllocator pool;   /* the pool */
-    QGenericPCIBus gbus;
-    QVirtioMMIODevice mmio[2];
-    QVirtioPCIDevice *pci;
-    char *img[2];
-} Guest;
-
-
-static void G_GNUC_PRINTF(2, 3) guest_start(Guest *g, const char *fmt, ...)
+/* Two disks and a pool p0, and @fmt: the devices. */
+static void G_GNUC_PRINTF(2, 3) guest_start(QRestrictedMachine *m,
+                                            const char *fmt, ...)
 {
-    va_list ap;
     g_autofree char *extra = NULL;
-    int i;
+    const char *img0, *img1;
+    va_list ap;
 
     va_start(ap, fmt);
     extra = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    for (i = 0; i < 2; i++) {
-        g->img[i] = qvirtio_rdma_make_image(DISK_SIZE);
-    }
-    g->qts = qtest_initf("-M virt -cpu max -m 256M -nodefaults "
-                         "-drive if=none,id=d0,file=%s,format=raw "
-                         "-drive if=none,id=d1,file=%s,format=raw "
-                         "-object restricted-dma-pool,id=p0,size=16M %s",
-                         g->img[0], g->img[1], extra);
-    alloc_init(&g->ram, ALLOC_NO_FLAGS, RAM_BASE + 16 * 1024 * 1024,
-               RAM_BASE + 128 * 1024 * 1024, 4096);
-    alloc_init(&g->pool, ALLOC_NO_FLAGS, POOL_BASE, POOL_BASE + POOL_SIZE,
-               64);
+    img0 = qrestricted_image(m, DISK_SIZE);
+    img1 = qrestricted_image(m, DISK_SIZE);
+    m->machine = "virt";
+    qrestricted_start(m, "-drive if=none,id=d0,file=%s,format=raw "
+                      "-drive if=none,id=d1,file=%s,format=raw "
+                      "-object restricted-dma-pool,id=p0,size=16M %s",
+                      img0, img1, extra);
 }
 
-static void guest_stop(Guest *g)
+/* The nth device given on the command line, on virtio-mmio: "devN". */
+static QRestrictedDevice *mmio_dev(QRestrictedMachine *m, int n)
 {
-    int i;
+    g_autofree char *id = g_strdup_printf("dev%d", n);
 
-    if (g->pci) {
-        qos_object_destroy(&g->pci->obj);
-    }
-    alloc_destroy(&g->ram);
-    alloc_destroy(&g->pool);
-    qtest_quit(g->qts);
-    for (i = 0; i < 2; i++) {
-        unlink(g->img[i]);
-        g_free(g->img[i]);
-    }
-}
-
-/* The nth device given on the command line, on virtio-mmio. */
-static QVirtioDevice *mmio_dev(Guest *g, int n)
-{
-    QVirtioMMIODevice *d = &g->mmio[n];
-
-    qvirtio_mmio_init_device(d, g->qts, MMIO_LAST - n * MMIO_STRIDE, 4096);
     /* the transport of a device with a pool is always version 2 */
-    g_assert_cmpint(d->version, ==, 2);
-    qvirtio_start_device(&d->vdev);
-    return &d->vdev;
-}
-
-static QVirtioDevice *pci_dev(Guest *g, int slot)
-{
-    QPCIAddress addr = { .devfn = QPCI_DEVFN(slot, 0) };
-
-    qpci_init_generic(&g->gbus, g->qts, &g->ram, false);
-    g->pci = virtio_pci_new(&g->gbus.bus, &addr);
-    g_assert_nonnull(g->pci);
-    qvirtio_pci_device_enable(g->pci);
-    qvirtio_start_device(&g->pci->vdev);
-    return &g->pci->vdev;
-}
-
-static QVirtQueue *setup_aware(Guest *g, QVirtioDevice *d)
-{
-    uint64_t f = qvirtio_get_features(d);
-    QVirtQueue *vq;
-
-    g_assert_cmphex(f & F_AWARE, ==, F_AWARE);
-    qvirtio_set_features(d, f & (F_AWARE | F(VIRTIO_RING_F_INDIRECT_DESC)));
-    vq = qvirtqueue_setup(d, &g->pool, 0);
-    qvirtio_set_driver_ok(d);
-    return vq;
-}
-
-static uint8_t blk_io(Guest *g, QVirtioDevice *d, QVirtQueue *vq,
-                      uint32_t type, uint64_t sector, uint64_t data,
-                      uint32_t len)
-{
-    uint64_t status;
-    uint32_t head = qvirtio_rdma_blk_submit(g->qts, d, vq, &g->pool, type,
-                                            sector, data, len, &status);
-
-    qvirtio_wait_used_elem(g->qts, d, vq, head, NULL, TIMEOUT_US);
-    return qtest_readb(g->qts, status);
+    return qrestricted_mmio(m, n, id);
 }
 
 /* Write a pattern through the pool, read it back, find it in the image. */
-static void blk_roundtrip(Guest *g, QVirtioDevice *d, QVirtQueue *vq,
+static void blk_roundtrip(QRestrictedDevice *d, QVirtQueue *vq,
                           const char *img, uint64_t sector, uint8_t seed)
 {
-    uint8_t pattern[2 * SECTOR], back[2 * SECTOR];
-    size_t len = sizeof(pattern), i;
-    uint64_t out = guest_alloc(&g->pool, len);
-    uint64_t in = guest_alloc(&g->pool, len);
-    int fd;
-
-    for (i = 0; i < len; i++) {
-        pattern[i] = seed ^ (i * 3);
-    }
-    qtest_memwrite(g->qts, out, pattern, len);
-    g_assert_cmpint(blk_io(g, d, vq, VIRTIO_BLK_T_OUT, sector, out, len), ==,
-                    VIRTIO_BLK_S_OK);
-    g_assert_cmpint(blk_io(g, d, vq, VIRTIO_BLK_T_IN, sector, in, len), ==,
-                    VIRTIO_BLK_S_OK);
-    qtest_memread(g->qts, in, back, len);
-    g_assert_cmpmem(back, len, pattern, len);
-    fd = open(img, O_RDONLY);
-    g_assert_cmpint(pread(fd, back, len, sector * SECTOR), ==, len);
-    close(fd);
-    g_assert_cmpmem(back, len, pattern, len);
+    qrestricted_blk_roundtrip(d, vq, sector, 2 * SECTOR, seed, img);
 }
 
-static void check_status(Guest *g, const char *path, int64_t violations)
+static void check_status(QRestrictedDevice *d, int64_t violations)
 {
-    g_autoptr(QDict) st = qvirtio_rdma_query(g->qts, path);
+    g_autoptr(QDict) st = qrestricted_status(d);
 
     g_assert_cmpstr(qdict_get_str(st, "kind"), ==, "pool");
     g_assert_cmpstr(qdict_get_str(st, "pool"), ==, "p0");
     g_assert_false(qdict_haskey(st, "bar"));
-    g_assert_cmphex(qdict_get_int(st, "window-address"), ==, POOL_BASE);
+    g_assert_cmphex(qdict_get_int(st, "window-address"), ==,
+                    qrestricted_window(d)->base);
     g_assert_cmphex(qdict_get_int(st, "window-size"), ==, POOL_SIZE);
     g_assert_true(qdict_get_bool(st, "window-open"));
     g_assert_cmpint(qdict_get_int(st, "violations"), ==, violations);
@@ -468,296 +393,244 @@ static void check_status(Guest *g, const char *path, int64_t violations)
 
 static void test_mmio_blk_io(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
     QVirtQueue *vq;
 
-    guest_start(&g, "-device virtio-blk-device,id=dev0,drive=d0,"
+    guest_start(&m, "-device virtio-blk-device,id=dev0,drive=d0,"
                 "restricted-dma-pool=p0");
-    d = mmio_dev(&g, 0);
-    vq = setup_aware(&g, d);
-    g_assert_cmphex(vq->desc, >=, POOL_BASE);
-    blk_roundtrip(&g, d, vq, g.img[0], 0, 0x21);
-    blk_roundtrip(&g, d, vq, g.img[0], 64, 0x42);
-    check_status(&g, "/machine/peripheral/dev0", 0);
-    g_assert_true(qvirtio_rdma_query_bool(g.qts, "/machine/peripheral/dev0",
-                                          "driver-accepted"));
-    guest_stop(&g);
+    d = mmio_dev(&m, 0);
+    vq = qrestricted_driver(d);
+    g_assert_cmphex(vq->desc, >=, d->win->base);
+    blk_roundtrip(d, vq, m.img[0], 0, 0x21);
+    blk_roundtrip(d, vq, m.img[0], 64, 0x42);
+    check_status(d, 0);
+    g_assert_true(qrestricted_bool(d, "driver-accepted"));
+    qrestricted_stop(&m);
 }
 
 static void test_mmio_rng_io(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d;
-    QVirtQueue *vq;
-    uint64_t buf;
-    uint32_t head, len = 0;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+    uint8_t data[64];
 
-    guest_start(&g, "-device virtio-rng-device,id=dev0,"
+    guest_start(&m, "-device virtio-rng-device,id=dev0,"
                 "restricted-dma-pool=p0");
-    d = mmio_dev(&g, 0);
-    vq = setup_aware(&g, d);
-    buf = guest_alloc(&g.pool, 64);
-    qvirtio_rdma_fill(g.qts, buf, 0, 64);
-    head = qvirtqueue_add(g.qts, vq, buf, 64, true, false);
-    qvirtqueue_kick(g.qts, d, vq, head);
-    qvirtio_wait_used_elem(g.qts, d, vq, head, &len, TIMEOUT_US);
-    g_assert_cmpint(len, ==, 64);
-    check_status(&g, "/machine/peripheral/dev0", 0);
-    guest_stop(&g);
+    d = mmio_dev(&m, 0);
+    qrestricted_rng_read(d, qrestricted_driver(d), data, sizeof(data));
+    check_status(d, 0);
+    qrestricted_stop(&m);
 }
 
 static void test_pci_blk_io(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
     QVirtQueue *vq;
 
-    guest_start(&g, "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
+    guest_start(&m, "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
                 "disable-legacy=on,restricted-dma-pool=p0");
-    d = pci_dev(&g, 4);
-    vq = setup_aware(&g, d);
-    blk_roundtrip(&g, d, vq, g.img[0], 8, 0x63);
-    check_status(&g, "/machine/peripheral/dev0/virtio-backend", 0);
-    guest_stop(&g);
+    d = qrestricted_pci(&m, QPCI_DEVFN(4, 0), "dev0");
+    vq = qrestricted_driver(d);
+    blk_roundtrip(d, vq, m.img[0], 8, 0x63);
+    check_status(d, 0);
+    qrestricted_stop(&m);
 }
 
 static void test_shared_pool(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d0, *d1;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d0, *d1;
     QVirtQueue *vq0, *vq1;
     int i;
 
-    guest_start(&g, "-device virtio-blk-device,id=dev0,drive=d0,"
+    guest_start(&m, "-device virtio-blk-device,id=dev0,drive=d0,"
                 "restricted-dma-pool=p0 "
                 "-device virtio-blk-device,id=dev1,drive=d1,"
                 "restricted-dma-pool=p0");
-    d0 = mmio_dev(&g, 0);
-    d1 = mmio_dev(&g, 1);
-    vq0 = setup_aware(&g, d0);
-    vq1 = setup_aware(&g, d1);
-    /* both at once, their rings and buffers side by side in the pool */
+    d0 = mmio_dev(&m, 0);
+    d1 = mmio_dev(&m, 1);
+    vq0 = qrestricted_driver(d0);
+    vq1 = qrestricted_driver(d1);
+    /* one window, one allocator: rings and buffers side by side */
+    g_assert_true(d0->win == d1->win);
     for (i = 0; i < 4; i++) {
-        blk_roundtrip(&g, d0, vq0, g.img[0], i * 8, 0x10 + i);
-        blk_roundtrip(&g, d1, vq1, g.img[1], i * 8, 0x80 + i);
+        blk_roundtrip(d0, vq0, m.img[0], i * 8, 0x10 + i);
+        blk_roundtrip(d1, vq1, m.img[1], i * 8, 0x80 + i);
     }
-    check_status(&g, "/machine/peripheral/dev0", 0);
-    check_status(&g, "/machine/peripheral/dev1", 0);
-    guest_stop(&g);
+    check_status(d0, 0);
+    check_status(d1, 0);
+    qrestricted_stop(&m);
 }
 
 static void test_refuse_and_tolerate(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
     uint64_t f;
 
-    guest_start(&g, "-device virtio-rng-device,id=dev0,"
+    guest_start(&m, "-device virtio-rng-device,id=dev0,"
                 "restricted-dma-pool=p0 "
                 "-device virtio-rng-device,id=dev1,restricted-dma-pool=p0,"
                 "restricted-dma-policy=tolerate");
-    d = mmio_dev(&g, 0);
-    f = qvirtio_get_features(d);
+    d = mmio_dev(&m, 0);
+    f = qvirtio_get_features(d->vdev);
     g_assert_cmphex(f & F_AWARE, ==, F_AWARE);
     /* what a pool-aware Linux accepts today: ACCESS_PLATFORM, not bit 27 */
-    d->bus->set_features(d, F(VIRTIO_F_VERSION_1) |
-                         F(VIRTIO_F_ACCESS_PLATFORM));
-    d->bus->set_status(d, d->bus->get_status(d) |
-                       VIRTIO_CONFIG_S_FEATURES_OK);
-    g_assert_false(d->bus->get_status(d) & VIRTIO_CONFIG_S_FEATURES_OK);
-    g_assert_cmpint(qvirtio_rdma_query_int(g.qts, "/machine/peripheral/dev0",
-                                           "refusals"), ==, 1);
+    g_assert_false(qrestricted_try_features(d, F(VIRTIO_F_VERSION_1) |
+                                            F(VIRTIO_F_ACCESS_PLATFORM)));
+    g_assert_cmpint(qrestricted_int(d, "refusals"), ==, 1);
 
-    d = mmio_dev(&g, 1);
-    d->bus->set_features(d, F(VIRTIO_F_VERSION_1) |
-                         F(VIRTIO_F_ACCESS_PLATFORM));
-    d->bus->set_status(d, d->bus->get_status(d) |
-                       VIRTIO_CONFIG_S_FEATURES_OK);
-    g_assert_true(d->bus->get_status(d) & VIRTIO_CONFIG_S_FEATURES_OK);
-    g_assert_cmpint(qvirtio_rdma_query_int(g.qts, "/machine/peripheral/dev1",
-                                           "refusals"), ==, 0);
-    guest_stop(&g);
+    d = mmio_dev(&m, 1);
+    g_assert_true(qrestricted_try_features(d, F(VIRTIO_F_VERSION_1) |
+                                           F(VIRTIO_F_ACCESS_PLATFORM)));
+    g_assert_cmpint(qrestricted_int(d, "refusals"), ==, 0);
+    qrestricted_stop(&m);
 }
 
 /* ---- hostile drivers, with a canary outside the pool --------------- */
 
-static void expect_violation(Guest *g, const char *access, uint64_t addr,
-                             uint64_t len)
-{
-    qvirtio_rdma_expect_violation(g->qts, "dev0", "/machine/peripheral/dev0",
-                                  access, addr, len, POOL_BASE, POOL_SIZE);
-}
-
 /* After the violation: reset, renegotiate, I/O works again. */
-static void recover(Guest *g, QVirtioDevice *d)
+static void recover(QRestrictedDevice *d)
 {
-    QVirtQueue *vq;
+    QVirtQueue *vq = qrestricted_restart(d);
 
-    qvirtio_start_device(d);
-    vq = setup_aware(g, d);
-    blk_roundtrip(g, d, vq, g->img[0], 16, 0x99);
-    check_status(g, "/machine/peripheral/dev0", 1);
+    blk_roundtrip(d, vq, d->m->img[0], 16, 0x99);
+    check_status(d, 1);
 }
 
-static void hostile_buffer(uint64_t data, uint32_t len, bool ram_canary)
-{
-    Guest g = { 0 };
-    QVirtioDevice *d;
-    QVirtQueue *vq;
-    uint64_t status, canary = 0;
-    size_t canary_len = 0;
+#define BLK_P0 "-device virtio-blk-device,id=dev0,drive=d0," \
+               "restricted-dma-pool=p0"
 
-    guest_start(&g, "-device virtio-blk-device,id=dev0,drive=d0,"
-                "restricted-dma-pool=p0");
-    d = mmio_dev(&g, 0);
-    vq = setup_aware(&g, d);
-    if (!data) {
-        data = canary = guest_alloc(&g.ram, SECTOR);
-    } else if (data + len > POOL_BASE + POOL_SIZE) {
-        /* straddles the end: the part inside must not be written */
-        canary = data;
-        canary_len = POOL_BASE + POOL_SIZE - data;
+typedef enum Hostile {
+    BUFFER_IN_RAM,          /* in ordinary RAM, over a canary */
+    BUFFER_STRADDLES_END,   /* the part inside the pool must not change */
+    BUFFER_WRAPS,           /* address + length wraps around */
+} Hostile;
+
+static void hostile_buffer(Hostile where)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+    QRestrictedWindow *w;
+    QVirtQueue *vq;
+    uint64_t end;
+
+    guest_start(&m, BLK_P0);
+    d = mmio_dev(&m, 0);
+    vq = qrestricted_driver(d);
+    w = d->win;
+    end = w->base + w->size;
+    switch (where) {
+    case BUFFER_IN_RAM: {
+        uint64_t data = guest_alloc(&m.ram, SECTOR);
+
+        qrestricted_hostile_buffer(d, vq, data, SECTOR, data, SECTOR);
+        break;
     }
-    if (ram_canary) {
-        canary_len = len;
+    case BUFFER_STRADDLES_END:
+        qrestricted_hostile_buffer(d, vq, end - SECTOR / 2, SECTOR,
+                                   end - SECTOR / 2, SECTOR / 2);
+        break;
+    default:
+        qrestricted_hostile_buffer(d, vq, 0xfffffffffffff000ULL, 0x2000, 0,
+                                   0);
+        break;
     }
-    if (canary_len) {
-        qvirtio_rdma_fill(g.qts, canary, CANARY, canary_len);
-    }
-    qvirtio_rdma_blk_submit(g.qts, d, vq, &g.pool, VIRTIO_BLK_T_IN, 0, data,
-                            len, &status);
-    expect_violation(&g, "buffer", data, len);
-    qvirtio_rdma_wait_needs_reset(g.qts, d, TIMEOUT_US);
-    if (canary_len) {
-        qvirtio_rdma_assert_filled(g.qts, canary, CANARY, canary_len);
-    }
-    g_assert_cmphex(qtest_readb(g.qts, status), ==, 0xff);
-    recover(&g, d);
-    guest_stop(&g);
+    recover(d);
+    qrestricted_stop(&m);
 }
 
 static void test_hostile_buffer_outside(void)
 {
-    hostile_buffer(0, SECTOR, true);
+    hostile_buffer(BUFFER_IN_RAM);
 }
 
 static void test_hostile_buffer_straddles_end(void)
 {
-    hostile_buffer(POOL_BASE + POOL_SIZE - SECTOR / 2, SECTOR, false);
+    hostile_buffer(BUFFER_STRADDLES_END);
 }
 
 static void test_hostile_buffer_wraps(void)
 {
-    hostile_buffer(0xfffffffffffff000ULL, 0x2000, false);
+    hostile_buffer(BUFFER_WRAPS);
 }
 
 static void test_hostile_rings_outside(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
     QVirtQueue *vq;
-    uint64_t f, status, data;
 
-    guest_start(&g, "-device virtio-blk-device,id=dev0,drive=d0,"
-                "restricted-dma-pool=p0");
-    d = mmio_dev(&g, 0);
-    f = qvirtio_get_features(d);
-    qvirtio_set_features(d, f & F_AWARE);
-    vq = qvirtqueue_setup(d, &g.ram, 0);
-    expect_violation(&g, "descriptor ring", vq->desc, 16 * vq->size);
-    qvirtio_rdma_wait_needs_reset(g.qts, d, TIMEOUT_US);
-    qvirtio_rdma_fill(g.qts, vq->used, CANARY, 4 + 8 * vq->size);
-    data = guest_alloc(&g.pool, SECTOR);
-    qvirtio_rdma_fill(g.qts, data, CANARY, SECTOR);
-    qvirtio_rdma_blk_submit(g.qts, d, vq, &g.pool, VIRTIO_BLK_T_IN, 0, data,
-                            SECTOR, &status);
-    qvirtio_rdma_settle(g.qts);
-    qvirtio_rdma_assert_filled(g.qts, vq->used, CANARY, 4 + 8 * vq->size);
-    qvirtio_rdma_assert_filled(g.qts, data, CANARY, SECTOR);
-    recover(&g, d);
-    guest_stop(&g);
+    guest_start(&m, BLK_P0);
+    d = mmio_dev(&m, 0);
+    qrestricted_window(d);
+    qvirtio_set_features(d->vdev, qrestricted_offered(d) & F_AWARE);
+    vq = qvirtqueue_setup(d->vdev, &m.ram, 0);
+    qrestricted_expect_violation(d, "descriptor ring", vq->desc,
+                                 16 * vq->size);
+    qrestricted_wait_needs_reset(d);
+    qrestricted_assert_inert(d, vq, &d->win->alloc, vq->used,
+                             4 + 8 * vq->size);
+    recover(d);
+    qrestricted_stop(&m);
 }
 
 static void test_hostile_used_ring_outside(void)
 {
-    Guest g = { 0 };
-    QVirtioMMIODevice *m = &g.mmio[0];
-    QVirtioDevice *d;
-    uint64_t f, desc, used;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+    uint64_t base, desc, used;
     uint16_t num;
 
-    guest_start(&g, "-device virtio-blk-device,id=dev0,drive=d0,"
-                "restricted-dma-pool=p0");
-    d = mmio_dev(&g, 0);
-    f = qvirtio_get_features(d);
-    qvirtio_set_features(d, f & F_AWARE);
+    guest_start(&m, BLK_P0);
+    d = mmio_dev(&m, 0);
+    base = d->mmio.addr;
+    qvirtio_set_features(d->vdev, qrestricted_offered(d) & F_AWARE);
     /* desc and avail in the pool, used in ordinary RAM */
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_SEL, 0);
-    num = qtest_readl(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_NUM_MAX);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_NUM, num);
-    desc = guest_alloc(&g.pool, 16 * num + 6 + 2 * num);
-    used = guest_alloc(&g.ram, 4096);
-    qvirtio_rdma_fill(g.qts, used, CANARY, 6 + 8 * num);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_DESC_LOW, desc);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_DESC_HIGH, desc >> 32);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_AVAIL_LOW,
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_SEL, 0);
+    num = qtest_readl(m.qts, base + QVIRTIO_MMIO_QUEUE_NUM_MAX);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_NUM, num);
+    desc = guest_alloc(&qrestricted_window(d)->alloc, 16 * num + 6 + 2 * num);
+    used = guest_alloc(&m.ram, 4096);
+    qrestricted_fill(m.qts, used, CANARY, 6 + 8 * num);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_DESC_LOW, desc);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_DESC_HIGH, desc >> 32);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_AVAIL_LOW,
                  desc + 16 * num);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_AVAIL_HIGH,
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_AVAIL_HIGH,
                  (desc + 16 * num) >> 32);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_USED_LOW, used);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_USED_HIGH, used >> 32);
-    qtest_writel(g.qts, m->addr + QVIRTIO_MMIO_QUEUE_READY, 1);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_USED_LOW, used);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_USED_HIGH, used >> 32);
+    qtest_writel(m.qts, base + QVIRTIO_MMIO_QUEUE_READY, 1);
     /* no EVENT_IDX: the used ring has no avail_event field */
-    expect_violation(&g, "device (used) ring", used, 4 + 8 * num);
-    qvirtio_rdma_wait_needs_reset(g.qts, d, TIMEOUT_US);
-    qvirtio_rdma_settle(g.qts);
-    qvirtio_rdma_assert_filled(g.qts, used, CANARY, 6 + 8 * num);
-    recover(&g, d);
-    guest_stop(&g);
+    qrestricted_expect_violation(d, "device (used) ring", used, 4 + 8 * num);
+    qrestricted_wait_needs_reset(d);
+    qrestricted_settle(m.qts);
+    qrestricted_assert_filled(m.qts, used, CANARY, 6 + 8 * num);
+    recover(d);
+    qrestricted_stop(&m);
 }
 
 static void test_hostile_indirect_outside(void)
 {
-    Guest g = { 0 };
-    QVirtioDevice *d;
-    QVirtQueue *vq;
-    QVRingIndirectDesc *ind;
-    struct virtio_blk_outhdr hdr = { .type = cpu_to_le32(VIRTIO_BLK_T_IN) };
-    uint64_t hdr_addr, data, status;
-    uint32_t head;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
 
-    guest_start(&g, "-device virtio-blk-device,id=dev0,drive=d0,"
-                "restricted-dma-pool=p0");
-    d = mmio_dev(&g, 0);
-    vq = setup_aware(&g, d);
-    hdr_addr = guest_alloc(&g.pool, sizeof(hdr));
-    status = guest_alloc(&g.pool, 1);
-    qtest_memwrite(g.qts, hdr_addr, &hdr, sizeof(hdr));
-    qtest_writeb(g.qts, status, 0xff);
-    data = guest_alloc(&g.ram, SECTOR);
-    qvirtio_rdma_fill(g.qts, data, CANARY, SECTOR);
-    ind = qvring_indirect_desc_setup(g.qts, d, &g.ram, 3);
-    qvring_indirect_desc_add(d, g.qts, ind, hdr_addr, sizeof(hdr), false);
-    qvring_indirect_desc_add(d, g.qts, ind, data, SECTOR, true);
-    qvring_indirect_desc_add(d, g.qts, ind, status, 1, true);
-    head = qvirtqueue_add_indirect(g.qts, vq, ind);
-    qvirtqueue_kick(g.qts, d, vq, head);
-    expect_violation(&g, "indirect table", ind->desc,
-                     3 * sizeof(struct vring_desc));
-    qvirtio_rdma_wait_needs_reset(g.qts, d, TIMEOUT_US);
-    qvirtio_rdma_assert_filled(g.qts, data, CANARY, SECTOR);
-    g_assert_cmphex(qtest_readb(g.qts, status), ==, 0xff);
-    g_free(ind);
-    recover(&g, d);
-    guest_stop(&g);
+    guest_start(&m, BLK_P0);
+    d = mmio_dev(&m, 0);
+    qrestricted_hostile_indirect(d, qrestricted_driver(d));
+    recover(d);
+    qrestricted_stop(&m);
 }
 
 /* ---- configuration errors ------------------------------------------ */
 
 typedef struct BadPool {
     const char *name;
-    const char *args;       /* after the machine */
+    const char *machine;    /* NULL: virt */
+    const char *args;
     const char *message;    /* on stderr */
     int status;             /* expected exit status */
 } BadPool;
@@ -766,58 +639,59 @@ typedef struct BadPool {
 #define RNG " -device virtio-rng-device,restricted-dma-pool=p0"
 
 static const BadPool bad_arm[] = {
-    { "size-not-page-multiple", POOL "size=1000" RNG,
+    { "size-not-page-multiple", NULL, POOL "size=1000" RNG,
       "restricted-dma-pool 'p0': size=1000 must be a non-zero multiple of "
       "the 4096 byte page size", 1 },
-    { "size-zero", POOL "size=0" RNG,
+    { "size-zero", NULL, POOL "size=0" RNG,
       "restricted-dma-pool 'p0': size=0 must be a non-zero multiple", 1 },
-    { "size-missing", "-object restricted-dma-pool,id=p0" RNG,
+    { "size-missing", NULL, "-object restricted-dma-pool,id=p0" RNG,
       "restricted-dma-pool 'p0' needs size or memdev", 1 },
-    { "addr-outside-ram", POOL "size=16M,addr=0x10000000" RNG,
+    { "addr-outside-ram", NULL, POOL "size=16M,addr=0x10000000" RNG,
       "addr=0x10000000 size=0x1000000 is not wholly inside guest RAM", 1 },
-    { "addr-past-ram-end", POOL "size=16M,addr=0x4f800000" RNG,
+    { "addr-past-ram-end", NULL, POOL "size=16M,addr=0x4f800000" RNG,
       "is not wholly inside guest RAM [0x40000000, 0x50000000)", 1 },
-    { "addr-unaligned", POOL "size=16M,addr=0x48000100" RNG,
+    { "addr-unaligned", NULL, POOL "size=16M,addr=0x48000100" RNG,
       "addr=0x48000100 is not aligned to the 4096 byte page size", 1 },
-    { "overlapping-pools", "-object restricted-dma-pool,id=p1,size=16M "
+    { "overlapping-pools", NULL, "-object restricted-dma-pool,id=p1,size=16M "
       "-device virtio-rng-device,restricted-dma-pool=p1 "
       POOL "size=16M,addr=0x4e800000" RNG,
       "restricted-dma-pool 'p0' at 0x4e800000 overlaps restricted-dma-pool "
       "'p1' at [0x4f000000, 0x50000000)", 1 },
-    { "overlaps-kernel", "-kernel /tmp/qtest-rdma-kernel "
+    { "overlaps-kernel", NULL, "-kernel /tmp/qtest-rdma-kernel "
       POOL "size=16M,addr=0x40000000" RNG,
       "overlaps the kernel, initrd and device tree", 1 },
-    { "pool-and-bar", POOL "size=16M -device virtio-rng-pci,"
+    { "pool-and-bar", NULL, POOL "size=16M -device virtio-rng-pci,"
       "disable-legacy=on,restricted-dma-bar-size=1M,restricted-dma-pool=p0",
       "restricted-dma-pool and restricted-dma-bar-size cannot be combined",
       1 },
-    { "unknown-pool", "-device virtio-rng-device,restricted-dma-pool=nope",
+    { "unknown-pool", NULL,
+      "-device virtio-rng-device,restricted-dma-pool=nope",
       "restricted-dma-pool=nope: Device 'nope' not found", 1 },
-    { "transitional-pci", POOL "size=16M -device virtio-rng-pci,"
+    { "transitional-pci", NULL, POOL "size=16M -device virtio-rng-pci,"
       "restricted-dma-pool=p0", "restricted-dma-pool needs a modern-only "
       "(virtio 1.x) device", 1 },
-    { "vhost", POOL "size=16M -chardev socket,id=c0,"
+    { "vhost", NULL, POOL "size=16M -chardev socket,id=c0,"
       "path=/tmp/qtest-rdma-none.sock,server=on,wait=off "
       "-device vhost-user-blk-pci,chardev=c0,restricted-dma-pool=p0",
       "restricted-dma-pool cannot be used with vhost-user-blk", 1 },
-    { "policy-without-window", "-device virtio-rng-device,"
+    { "policy-without-window", NULL, "-device virtio-rng-device,"
       "restricted-dma-policy=tolerate",
       "restricted-dma-policy=tolerate needs a restricted DMA window", 1 },
-    { "unused-pool", POOL "size=16M",
+    { "unused-pool", NULL, POOL "size=16M",
       "warning: restricted-dma-pool 'p0' is used by no device, so it is "
       "not described to the guest", 0 },
 };
 
 static const BadPool bad_x86[] = {
-    { "pool-on-pc", "-M pc " POOL "size=16M -device virtio-rng-pci,"
+    { "pool-on-pc", "pc", POOL "size=16M -device virtio-rng-pci,"
       "disable-legacy=on,restricted-dma-pool=p0",
       "machine type pc-i440fx-10.0-machine cannot describe a restricted "
       "DMA pool", 1 },
-    { "pool-on-q35", "-M q35 " POOL "size=16M -device virtio-rng-pci,"
+    { "pool-on-q35", "q35", POOL "size=16M -device virtio-rng-pci,"
       "disable-legacy=on,restricted-dma-pool=p0",
       "machine type pc-q35-10.0-machine cannot describe a restricted DMA "
       "pool", 1 },
-    { "pool-on-microvm", "-M microvm " POOL "size=16M" RNG,
+    { "pool-on-microvm", "microvm", POOL "size=16M" RNG,
       "machine type microvm-machine cannot describe a restricted DMA pool",
       1 },
 };
@@ -828,36 +702,9 @@ static const BadPool bad_x86[] = {
 static void test_bad_config(const void *opaque)
 {
     const BadPool *bp = opaque;
-    g_autofree char *args = NULL;
-    g_autofree char *err = NULL;
 
-    if (g_str_equal(arch, "aarch64")) {
-        args = g_strdup_printf("-M virt -cpu max -m 256M %s", bp->args);
-    } else {
-        args = g_strdup(bp->args);
-    }
-    g_assert_cmpint(qvirtio_rdma_run_qemu(args, &err), ==, bp->status);
-    if (!strstr(err, bp->message)) {
-        g_error("'%s': expected '%s' in:\n%s", bp->name, bp->message, err);
-    }
-}
-
-static void test_hotplug_refused(void)
-{
-    QTestState *qts = qtest_init("-M virt -cpu max -m 256M "
-                                 "-object restricted-dma-pool,id=p0,size=16M "
-                                 "-device pcie-root-port,id=rp0,chassis=1");
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
-                           " 'driver': 'virtio-rng-pci', 'bus': 'rp0',"
-                           " 'disable-legacy': 'on',"
-                           " 'restricted-dma-pool': 'p0' } }");
-    const char *desc;
-
-    g_assert_true(qdict_haskey(rsp, "error"));
-    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
-    g_assert_nonnull(strstr(desc, "a hot-plugged device cannot use one"));
-    qobject_unref(rsp);
-    qtest_quit(qts);
+    qrestricted_assert_run(bp->machine ? bp->machine : "virt", bp->args,
+                           bp->status, bp->message);
 }
 
 static void add_bad_configs(const BadPool *table, size_t n)
@@ -873,16 +720,34 @@ static void add_bad_configs(const BadPool *table, size_t n)
     }
 }
 
+static void test_hotplug_refused(void)
+{
+    QTestState *qts = qtest_init("-M virt -cpu max -m 256M "
+                                 "-global virtio-mmio.force-legacy=false "
+                                 "-object restricted-dma-pool,id=p0,size=16M "
+                                 "-device pcie-root-port,id=rp0,chassis=1");
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': {"
+                           " 'driver': 'virtio-rng-pci', 'bus': 'rp0',"
+                           " 'disable-legacy': 'on',"
+                           " 'restricted-dma-pool': 'p0' } }");
+    const char *desc;
+
+    g_assert_true(qdict_haskey(rsp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    g_assert_nonnull(strstr(desc, "a hot-plugged device cannot use one"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
     int fd;
 
     g_test_init(&argc, &argv, NULL);
-    arch = qtest_get_arch();
     module_call_init(MODULE_INIT_QOM);
 
-    if (!g_str_equal(arch, "aarch64")) {
+    if (!g_str_equal(qtest_get_arch(), "aarch64")) {
         add_bad_configs(bad_x86, G_N_ELEMENTS(bad_x86));
         return g_test_run();
     }

@@ -1,610 +1,380 @@
 /*
  * QTest for restricted DMA with a vhost-user backend
  *
- * The test runs a small vhost-user-blk backend in a thread of its own: one
- * virtqueue, split rings, a disk in memory.  Like any vhost-user backend it
- * reaches guest memory only through the memory table QEMU sends it, and it
- * records that table, so the test can check what the backend can see: the
- * restricted DMA window and nothing else.  A request whose buffer lies
- * outside the window has no mapping in the backend: the backend fails it
- * without any access and signals the vring error eventfd, and QEMU breaks
- * the device (NEEDS_RESET) and counts a backend error.
+ * The test runs a small vhost-user-blk backend in a thread of its own,
+ * built on the tree's libvhost-user: one virtqueue, split rings, a disk in
+ * memory.  Like any vhost-user backend it reaches guest memory only through
+ * the memory table QEMU sends it, and it records that table, so the test
+ * can check what the backend can see: the restricted DMA window and
+ * nothing else.  A request whose buffer lies outside the window has no
+ * mapping in the backend: the backend fails it without any access and
+ * signals the vring error eventfd, and QEMU breaks the device
+ * (NEEDS_RESET) and counts a backend error.
  *
  * x86_64 "pc" and aarch64 "virt": vhost-user-blk-pci with its window in a
  * BAR backed by a shared memfd (restricted-dma-bar-memdev).  aarch64 also:
  * vhost-user-blk on virtio-mmio with a restricted-dma-pool backed by a
- * shared memfd (memdev=).  Guest RAM is never shared.
+ * shared memfd (memdev=).  Guest RAM is never shared, unless a test shares
+ * it on purpose.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include "libqtest.h"
 #include "qemu/atomic.h"
 #include "qemu/bswap.h"
-#include "qemu/module.h"
+#include "qemu/iov.h"
+#include "qemu/units.h"
 #include "qobject/qdict.h"
-#include "standard-headers/linux/pci_regs.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_ring.h"
-#include "libqos/libqos-malloc.h"
-#include "libqos/malloc-pc.h"
-#include "libqos/pci-pc.h"
-#include "libqos/generic-pcihost.h"
 #include "libqos/virtio.h"
-#include "libqos/virtio-mmio.h"
 #include "libqos/virtio-pci.h"
 #include "libqos/virtio-restricted-dma.h"
+#include "migration/migration-qmp.h"
+#include "libvhost-user-glib.h"
 
-#define TIMEOUT_US (30 * 1000 * 1000)
 #define DEV_SLOT 4
-#define VDEV_PATH "/machine/peripheral/dev0/virtio-backend"
-#define MMIO_VDEV_PATH "/machine/peripheral/dev0"
-#define WINDOW_SIZE (1 * 1024 * 1024)
-#define ARM_RAM_BASE 0x40000000ULL
-#define ARM_RAM_SIZE (256 * 1024 * 1024ULL)
-#define POOL_BASE (ARM_RAM_BASE + ARM_RAM_SIZE - 2 * 1024 * 1024)
-#define MMIO_LAST 0x0a003e00ULL     /* where the first -device lands */
-#define DISK_SIZE (1 * 1024 * 1024)
+#define DEVFN QPCI_DEVFN(DEV_SLOT, 0)
+#define DISK_SIZE (1 * MiB)
 #define SECTOR 512
 #define CANARY 0xa5
 #define F(bit) (1ULL << (bit))
-#define F_AWARE (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_ACCESS_PLATFORM) | \
-                 F(QVIRTIO_F_RESTRICTED_DMA))
-
-static const char *arch;
 
 /* ---- the backend --------------------------------------------------- */
 
-/* vhost-user messages (docs/interop/vhost-user.rst) */
-enum {
-    VU_GET_FEATURES = 1,
-    VU_SET_FEATURES = 2,
-    VU_SET_OWNER = 3,
-    VU_RESET_OWNER = 4,
-    VU_SET_MEM_TABLE = 5,
-    VU_SET_LOG_BASE = 6,
-    VU_SET_LOG_FD = 7,
-    VU_SET_VRING_NUM = 8,
-    VU_SET_VRING_ADDR = 9,
-    VU_SET_VRING_BASE = 10,
-    VU_GET_VRING_BASE = 11,
-    VU_SET_VRING_KICK = 12,
-    VU_SET_VRING_CALL = 13,
-    VU_SET_VRING_ERR = 14,
-    VU_GET_PROTOCOL_FEATURES = 15,
-    VU_SET_PROTOCOL_FEATURES = 16,
-    VU_GET_QUEUE_NUM = 17,
-    VU_SET_VRING_ENABLE = 18,
-    VU_GET_CONFIG = 24,
-    VU_SET_CONFIG = 25,
-};
-
-#define VU_FLAG_VERSION 0x1
-#define VU_FLAG_REPLY 0x4
-#define VU_VRING_NOFD (1 << 8)
-#define VU_F_PROTOCOL_FEATURES 30
-#define VU_F_LOG_ALL 26
-#define VU_PROTOCOL_F_LOG_SHMFD 1
-#define VU_PROTOCOL_F_CONFIG 9
-#define VU_MAX_REGIONS 8
-#define VU_MAX_FDS 8
-#define VU_LOG_PAGE 4096
-
-typedef struct QEMU_PACKED VuRegion {
+/* One region of a memory table, and the size of the file it came in. */
+typedef struct BackendRegion {
     uint64_t gpa;
     uint64_t size;
     uint64_t uaddr;
     uint64_t mmap_offset;
-} VuRegion;
+    uint64_t fd_size;
+} BackendRegion;
 
-typedef struct QEMU_PACKED VuMsg {
-    uint32_t request;
-    uint32_t flags;
-    uint32_t size;
-    union {
-        uint64_t u64;
-        struct {
-            uint32_t index;
-            uint32_t num;
-        } state;
-        struct {
-            uint32_t index;
-            uint32_t flags;
-            uint64_t desc;
-            uint64_t used;
-            uint64_t avail;
-            uint64_t log;
-        } addr;
-        struct {
-            uint32_t nregions;
-            uint32_t padding;
-            VuRegion regions[VU_MAX_REGIONS];
-        } mem;
-        struct {
-            uint32_t offset;
-            uint32_t size;
-            uint32_t flags;
-            uint8_t data[256];
-        } config;
-        struct {
-            uint64_t size;
-            uint64_t offset;
-        } log;
-    } p;
-} VuMsg;
-
-#define VU_HDR_SIZE offsetof(VuMsg, p)
-
-/* One region of the memory table, and what the backend made of it. */
-typedef struct VuMap {
-    VuRegion r;
-    uint64_t fd_size;       /* the size of the file it was given */
-    uint8_t *ptr;           /* the mapping, from offset 0 of the file */
-} VuMap;
-
-typedef struct VuBackend {
+typedef struct Backend {
+    VugDev dev;             /* libvhost-user's, while QEMU is connected */
     char *path;
     int listen_fd;
-    int conn_fd;
     GThread *thread;
+    GMainContext *ctx;
     bool quit;
 
     /* owned by the backend thread */
-    uint64_t features;
-    VuMap map[VU_MAX_REGIONS];
-    int nmaps;
-    uint8_t *log;
-    uint64_t log_size;
-    uint32_t num;
-    uint64_t desc_ua, avail_ua, used_ua, log_ga;
-    bool log_used;
-    struct vring_desc *desc;
-    struct vring_avail *avail;
-    struct vring_used *used;
-    uint16_t last_avail;
-    bool enabled;
-    bool stopped;           /* GET_VRING_BASE until the next start */
+    bool connected;
+    bool hung_up;
     bool broken;            /* a request had no mapping, until restarted */
-    int kick_fd, call_fd, err_fd;
     uint8_t *disk;          /* shared with another backend, if any */
 
     /* shared with the test, under @lock */
     GMutex lock;
     GCond cond;
     int tables;             /* SET_MEM_TABLE messages received */
-    VuMap table[VU_MAX_REGIONS];    /* the last one */
+    BackendRegion table[VHOST_MEMORY_BASELINE_NREGIONS];    /* the last */
     int table_regions;
     int requests;           /* requests completed */
     int unmapped;           /* requests failed: an address with no mapping */
     uint64_t unmapped_addr;
-} VuBackend;
+} Backend;
 
-static void vu_lock(VuBackend *b)
+static Backend *backend_of(VuDev *dev)
+{
+    return container_of(dev, Backend, dev.parent);
+}
+
+static void backend_lock(Backend *b)
 {
     g_mutex_lock(&b->lock);
 }
 
-static void vu_unlock(VuBackend *b)
+static void backend_unlock(Backend *b)
 {
     g_cond_broadcast(&b->cond);
     g_mutex_unlock(&b->lock);
 }
 
-/* guest memory through the memory table: by QEMU's address, or by GPA */
-static uint8_t *vu_uva(VuBackend *b, uint64_t uva, uint64_t len)
+/* The table as QEMU sends it, before libvhost-user maps it and closes it */
+static void backend_record_table(Backend *b, VhostUserMsg *vmsg)
 {
+    VhostUserMemory mem = vmsg->payload.memory;
     int i;
 
-    for (i = 0; i < b->nmaps; i++) {
-        VuRegion *r = &b->map[i].r;
-
-        if (uva >= r->uaddr && len <= r->size && uva - r->uaddr <= r->size -
-            len) {
-            return b->map[i].ptr + r->mmap_offset + (uva - r->uaddr);
-        }
-    }
-    return NULL;
-}
-
-static uint8_t *vu_gpa(VuBackend *b, uint64_t gpa, uint64_t len)
-{
-    int i;
-
-    for (i = 0; i < b->nmaps; i++) {
-        VuRegion *r = &b->map[i].r;
-
-        if (gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len) {
-            return b->map[i].ptr + r->mmap_offset + (gpa - r->gpa);
-        }
-    }
-    return NULL;
-}
-
-/* A write to guest memory, logged while QEMU migrates. */
-static void vu_log_write(VuBackend *b, uint64_t gpa, uint64_t len)
-{
-    uint64_t page;
-
-    if (!b->log || !(b->features & F(VU_F_LOG_ALL)) || !len) {
-        return;
-    }
-    for (page = gpa / VU_LOG_PAGE; page <= (gpa + len - 1) / VU_LOG_PAGE;
-         page++) {
-        if (page / 8 < b->log_size) {
-            qatomic_or(&b->log[page / 8], 1 << (page % 8));
-        }
-    }
-}
-
-static void vu_unmap_all(VuBackend *b)
-{
-    int i;
-
-    for (i = 0; i < b->nmaps; i++) {
-        munmap(b->map[i].ptr, b->map[i].r.size + b->map[i].r.mmap_offset);
-    }
-    b->nmaps = 0;
-}
-
-/* The rings, from the addresses QEMU gave (its own virtual addresses). */
-static void vu_map_rings(VuBackend *b)
-{
-    b->desc = (void *)vu_uva(b, b->desc_ua, 16 * b->num);
-    b->avail = (void *)vu_uva(b, b->avail_ua, 4 + 2 * b->num);
-    b->used = (void *)vu_uva(b, b->used_ua, 4 + 8 * b->num);
-}
-
-static void vu_signal(int fd)
-{
-    uint64_t one = 1;
-
-    if (fd >= 0) {
-        g_assert_cmpint(write(fd, &one, sizeof(one)), ==, sizeof(one));
-    }
-}
-
-/* A buffer with no mapping: fail without touching anything. */
-static void vu_unmapped(VuBackend *b, uint64_t gpa)
-{
-    b->broken = true;
-    vu_lock(b);
-    b->unmapped++;
-    b->unmapped_addr = gpa;
-    vu_unlock(b);
-    vu_signal(b->err_fd);
-}
-
-typedef struct VuSeg {
-    uint8_t *p;
-    uint64_t gpa;
-    uint32_t len;
-    bool write;
-} VuSeg;
-
-/* Process the available ring: virtio-blk requests on the memory disk. */
-static void vu_process(VuBackend *b)
-{
-    bool done = false;
-
-    if (!b->enabled || b->stopped || b->broken || !b->desc || !b->avail ||
-        !b->used) {
-        return;
-    }
-    while (b->last_avail != le16_to_cpu(qatomic_read(&b->avail->idx))) {
-        VuSeg seg[16];
-        int n = 0, i;
-        uint16_t head, d;
-        struct virtio_blk_outhdr hdr;
-        uint64_t off;
-        uint32_t written = 0;
-        uint8_t status = VIRTIO_BLK_S_OK;
-        uint16_t uidx;
-
-        /* read the ring entry after the index that made it available */
-        smp_rmb();
-        head = le16_to_cpu(b->avail->ring[b->last_avail % b->num]);
-        for (d = head; ; d = le16_to_cpu(b->desc[d].next)) {
-            struct vring_desc *desc;
-
-            if (d >= b->num || n == ARRAY_SIZE(seg)) {
-                vu_unmapped(b, 0);
-                return;
-            }
-            desc = &b->desc[d];
-            seg[n].gpa = le64_to_cpu(desc->addr);
-            seg[n].len = le32_to_cpu(desc->len);
-            seg[n].write = le16_to_cpu(desc->flags) & VRING_DESC_F_WRITE;
-            seg[n].p = vu_gpa(b, seg[n].gpa, seg[n].len);
-            if (!seg[n].p) {
-                vu_unmapped(b, seg[n].gpa);
-                return;
-            }
-            n++;
-            if (!(le16_to_cpu(desc->flags) & VRING_DESC_F_NEXT)) {
-                break;
-            }
-        }
-        g_assert_cmpint(n, >=, 2);
-        g_assert_cmpint(seg[0].len, ==, sizeof(hdr));
-        memcpy(&hdr, seg[0].p, sizeof(hdr));
-        off = le64_to_cpu(hdr.sector) * SECTOR;
-        for (i = 1; i < n - 1; i++) {
-            if (off + seg[i].len > DISK_SIZE) {
-                status = VIRTIO_BLK_S_IOERR;
-                break;
-            }
-            switch (le32_to_cpu(hdr.type)) {
-            case VIRTIO_BLK_T_IN:
-                memcpy(seg[i].p, b->disk + off, seg[i].len);
-                vu_log_write(b, seg[i].gpa, seg[i].len);
-                written += seg[i].len;
-                break;
-            case VIRTIO_BLK_T_OUT:
-                memcpy(b->disk + off, seg[i].p, seg[i].len);
-                break;
-            default:
-                status = VIRTIO_BLK_S_UNSUPP;
-                break;
-            }
-            off += seg[i].len;
-        }
-        *seg[n - 1].p = status;
-        vu_log_write(b, seg[n - 1].gpa, 1);
-        written++;
-
-        uidx = le16_to_cpu(b->used->idx);
-        b->used->ring[uidx % b->num].id = cpu_to_le32(head);
-        b->used->ring[uidx % b->num].len = cpu_to_le32(written);
-        /* the used element, then the index that publishes it */
-        smp_wmb();
-        qatomic_set(&b->used->idx, cpu_to_le16(uidx + 1));
-        if (b->log_used) {
-            vu_log_write(b, b->log_ga, 4 + 8 * b->num);
-        }
-        b->last_avail++;
-        done = true;
-        vu_lock(b);
-        b->requests++;
-        vu_unlock(b);
-    }
-    if (done) {
-        vu_signal(b->call_fd);
-    }
-}
-
-static void vu_set_fd(int *slot, VuMsg *m, int *fds, int nfds)
-{
-    if (*slot >= 0) {
-        close(*slot);
-    }
-    *slot = (m->p.u64 & VU_VRING_NOFD) || !nfds ? -1 : fds[0];
-}
-
-static void vu_reply(VuBackend *b, VuMsg *m, uint32_t size)
-{
-    m->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
-    m->size = size;
-    g_assert_cmpint(send(b->conn_fd, m, VU_HDR_SIZE + size, 0), ==,
-                    VU_HDR_SIZE + size);
-}
-
-static void vu_set_mem_table(VuBackend *b, VuMsg *m, int *fds, int nfds)
-{
-    int i;
-
-    g_assert_cmpint(m->p.mem.nregions, ==, nfds);
-    vu_unmap_all(b);
-    for (i = 0; i < nfds; i++) {
-        VuMap *map = &b->map[i];
+    g_assert_cmpint(mem.nregions, ==, vmsg->fd_num);
+    backend_lock(b);
+    for (i = 0; i < mem.nregions; i++) {
         struct stat st;
 
-        map->r = m->p.mem.regions[i];
-        g_assert_cmpint(fstat(fds[i], &st), ==, 0);
-        map->fd_size = st.st_size;
-        map->ptr = mmap(NULL, map->r.size + map->r.mmap_offset,
-                        PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
-        g_assert(map->ptr != MAP_FAILED);
-        close(fds[i]);
+        g_assert_cmpint(fstat(vmsg->fds[i], &st), ==, 0);
+        b->table[i] = (BackendRegion) {
+            .gpa = mem.regions[i].guest_phys_addr,
+            .size = mem.regions[i].memory_size,
+            .uaddr = mem.regions[i].userspace_addr,
+            .mmap_offset = mem.regions[i].mmap_offset,
+            .fd_size = st.st_size,
+        };
     }
-    b->nmaps = nfds;
-    vu_map_rings(b);
-    vu_lock(b);
+    b->table_regions = mem.nregions;
     b->tables++;
-    memcpy(b->table, b->map, sizeof(b->table));
-    b->table_regions = nfds;
-    vu_unlock(b);
+    backend_unlock(b);
 }
 
-static void vu_handle(VuBackend *b, VuMsg *m, int *fds, int nfds)
+/*
+ * What the backend does beyond libvhost-user: it records each memory
+ * table; it offers only what the old vhost-user memory table protocol
+ * needs (SET_MEM_TABLE at every start, as the tests count them, where
+ * libvhost-user would offer CONFIGURE_MEM_SLOTS, whose regions are added
+ * and removed one by one and not sent again at a restart); and it stays
+ * up when QEMU hangs up (libvhost-user would exit).
+ */
+static int backend_process_msg(VuDev *dev, VhostUserMsg *vmsg, int *do_reply)
+{
+    Backend *b = backend_of(dev);
+
+    switch (vmsg->request) {
+    case VHOST_USER_NONE:
+        b->hung_up = true;
+        *do_reply = false;
+        return true;
+    case VHOST_USER_GET_PROTOCOL_FEATURES:
+        vmsg->payload.u64 = F(VHOST_USER_PROTOCOL_F_CONFIG) |
+                            F(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
+        vmsg->size = sizeof(vmsg->payload.u64);
+        vmsg->fd_num = 0;
+        *do_reply = true;
+        return true;
+    case VHOST_USER_SET_MEM_TABLE:
+        backend_record_table(b, vmsg);
+        return false;
+    case VHOST_USER_SET_VRING_KICK:
+        /* a new start */
+        b->broken = false;
+        return false;
+    default:
+        return false;
+    }
+}
+
+static void backend_panic(VuDev *dev, const char *err)
+{
+    Backend *b = backend_of(dev);
+
+    g_test_message("vhost-user backend: %s", err);
+    b->hung_up = true;
+}
+
+static uint64_t backend_get_features(VuDev *dev)
+{
+    return F(VIRTIO_F_VERSION_1);
+}
+
+static int backend_get_config(VuDev *dev, uint8_t *config, uint32_t len)
 {
     struct virtio_blk_config cfg = {
         .capacity = cpu_to_le64(DISK_SIZE / SECTOR),
         .num_queues = cpu_to_le16(1),
     };
 
-    switch (m->request) {
-    case VU_GET_FEATURES:
-        m->p.u64 = F(VIRTIO_F_VERSION_1) | F(VU_F_PROTOCOL_FEATURES) |
-                   F(VU_F_LOG_ALL);
-        vu_reply(b, m, sizeof(m->p.u64));
-        break;
-    case VU_SET_FEATURES:
-        b->features = m->p.u64;
-        break;
-    case VU_GET_PROTOCOL_FEATURES:
-        m->p.u64 = F(VU_PROTOCOL_F_CONFIG) | F(VU_PROTOCOL_F_LOG_SHMFD);
-        vu_reply(b, m, sizeof(m->p.u64));
-        break;
-    case VU_GET_CONFIG:
-        memcpy(m->p.config.data, &cfg,
-               MIN(sizeof(cfg), sizeof(m->p.config.data)));
-        vu_reply(b, m, m->size);
-        break;
-    case VU_SET_MEM_TABLE:
-        vu_set_mem_table(b, m, fds, nfds);
-        return;
-    case VU_SET_LOG_BASE:
-        if (b->log) {
-            munmap(b->log, b->log_size);
-        }
-        b->log_size = m->p.log.size;
-        b->log = mmap(NULL, b->log_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                      fds[0], m->p.log.offset);
-        g_assert(b->log != MAP_FAILED);
-        close(fds[0]);
-        m->p.u64 = 0;
-        vu_reply(b, m, sizeof(m->p.u64));
-        return;
-    case VU_SET_VRING_NUM:
-        b->num = m->p.state.num;
-        break;
-    case VU_SET_VRING_BASE:
-        b->last_avail = m->p.state.num;
-        break;
-    case VU_SET_VRING_ADDR:
-        b->desc_ua = m->p.addr.desc;
-        b->avail_ua = m->p.addr.avail;
-        b->used_ua = m->p.addr.used;
-        b->log_ga = m->p.addr.log;
-        b->log_used = m->p.addr.flags & 1;
-        vu_map_rings(b);
-        break;
-    case VU_GET_VRING_BASE:
-        b->stopped = true;
-        m->p.state.num = b->last_avail;
-        vu_reply(b, m, sizeof(m->p.state));
-        break;
-    case VU_SET_VRING_KICK:
-        vu_set_fd(&b->kick_fd, m, fds, nfds);
-        /* a new start */
-        b->stopped = false;
-        b->broken = false;
-        return;
-    case VU_SET_VRING_CALL:
-        vu_set_fd(&b->call_fd, m, fds, nfds);
-        return;
-    case VU_SET_VRING_ERR:
-        vu_set_fd(&b->err_fd, m, fds, nfds);
-        return;
-    case VU_SET_VRING_ENABLE:
-        b->enabled = m->p.state.num;
-        break;
-    case VU_SET_OWNER:
-    case VU_RESET_OWNER:
-    case VU_SET_PROTOCOL_FEATURES:
-    case VU_SET_CONFIG:
-        break;
-    default:
-        g_test_message("vhost-user backend: unexpected request %u",
-                       m->request);
-        g_assert_not_reached();
-    }
-    while (nfds--) {
-        close(fds[nfds]);
-    }
+    memcpy(config, &cfg, MIN(sizeof(cfg), len));
+    return 0;
 }
 
-/* Read one message; false when the connection closed. */
-static bool vu_read(VuBackend *b, VuMsg *m, int *fds, int *nfds)
+static int backend_set_config(VuDev *dev, const uint8_t *data,
+                              uint32_t offset, uint32_t size, uint32_t flags)
 {
-    struct iovec iov = { .iov_base = m, .iov_len = VU_HDR_SIZE };
-    char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-    struct msghdr mh = {
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = control,
-        .msg_controllen = sizeof(control),
-    };
-    struct cmsghdr *c;
-    ssize_t r;
+    return 0;
+}
 
-    *nfds = 0;
-    r = recvmsg(b->conn_fd, &mh, 0);
-    if (r <= 0) {
+/*
+ * Is a buffer of the next available request outside the memory table?
+ * Then the request fails before libvhost-user maps it (it would only
+ * panic, for good, without telling QEMU): no access, the vring error
+ * eventfd, and nothing more until QEMU starts the queue again.
+ */
+static bool backend_unmapped(VuDev *dev, VuVirtq *vq, uint64_t *addr)
+{
+    unsigned int num = vq->vring.num, n;
+    uint16_t d;
+
+    if (vu_queue_empty(dev, vq)) {
         return false;
     }
-    g_assert_cmpint(r, ==, VU_HDR_SIZE);
-    for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            *nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            memcpy(fds, CMSG_DATA(c), *nfds * sizeof(int));
+    /* the ring entry, after the index that made it available */
+    smp_rmb();
+    d = le16_to_cpu(vq->vring.avail->ring[vq->last_avail_idx % num]);
+    for (n = 0; n < num && d < num; n++) {
+        struct vring_desc *desc = &vq->vring.desc[d];
+        uint64_t pa = le64_to_cpu(desc->addr);
+        uint64_t left = le32_to_cpu(desc->len);
+
+        while (left) {
+            uint64_t len = left;
+
+            if (!vu_gpa_to_va(dev, &len, pa)) {
+                *addr = le64_to_cpu(desc->addr);
+                return true;
+            }
+            left -= len;
+            pa += len;
         }
+        if (!(le16_to_cpu(desc->flags) & VRING_DESC_F_NEXT)) {
+            return false;
+        }
+        d = le16_to_cpu(desc->next);
     }
-    g_assert_cmpint(m->size, <=, sizeof(m->p));
-    if (m->size) {
-        g_assert_cmpint(read(b->conn_fd, &m->p, m->size), ==, m->size);
-    }
+    *addr = 0;
     return true;
 }
 
-static void vu_disconnect(VuBackend *b)
+/* A virtio-blk request on the memory disk; returns the bytes written. */
+static uint32_t backend_blk(Backend *b, VuVirtqElement *elem)
 {
-    close(b->conn_fd);
-    b->conn_fd = -1;
-    vu_set_fd(&b->kick_fd, &(VuMsg){ .p.u64 = VU_VRING_NOFD }, NULL, 0);
-    vu_set_fd(&b->call_fd, &(VuMsg){ .p.u64 = VU_VRING_NOFD }, NULL, 0);
-    vu_set_fd(&b->err_fd, &(VuMsg){ .p.u64 = VU_VRING_NOFD }, NULL, 0);
-    vu_unmap_all(b);
-    b->desc = NULL;
-    b->avail = NULL;
-    b->used = NULL;
+    struct virtio_blk_outhdr hdr;
+    size_t in = iov_size(elem->in_sg, elem->in_num);
+    size_t out = iov_size(elem->out_sg, elem->out_num);
+    uint8_t status = VIRTIO_BLK_S_OK;
+    uint64_t off;
+    size_t len = 0;
+
+    g_assert_cmpint(in, >=, 1);
+    g_assert_cmpint(iov_to_buf(elem->out_sg, elem->out_num, 0, &hdr,
+                               sizeof(hdr)), ==, sizeof(hdr));
+    off = le64_to_cpu(hdr.sector) * SECTOR;
+    switch (le32_to_cpu(hdr.type)) {
+    case VIRTIO_BLK_T_IN:
+        len = in - 1;
+        if (off + len > DISK_SIZE) {
+            status = VIRTIO_BLK_S_IOERR;
+            len = 0;
+            break;
+        }
+        iov_from_buf(elem->in_sg, elem->in_num, 0, b->disk + off, len);
+        break;
+    case VIRTIO_BLK_T_OUT:
+        if (off + out - sizeof(hdr) > DISK_SIZE) {
+            status = VIRTIO_BLK_S_IOERR;
+            break;
+        }
+        iov_to_buf(elem->out_sg, elem->out_num, sizeof(hdr), b->disk + off,
+                   out - sizeof(hdr));
+        break;
+    default:
+        status = VIRTIO_BLK_S_UNSUPP;
+        break;
+    }
+    iov_from_buf(elem->in_sg, elem->in_num, in - 1, &status, 1);
+    return len + 1;
 }
 
-static gpointer vu_thread(gpointer opaque)
+static void backend_queue(VuDev *dev, int qidx)
 {
-    VuBackend *b = opaque;
+    Backend *b = backend_of(dev);
+    VuVirtq *vq = vu_get_queue(dev, qidx);
+    bool done = false;
 
-    while (!qatomic_read(&b->quit)) {
-        struct pollfd pfd[2] = {
-            { .fd = b->conn_fd >= 0 ? b->conn_fd : b->listen_fd,
-              .events = POLLIN },
-            { .fd = b->kick_fd, .events = POLLIN },
-        };
-        int r = poll(pfd, b->kick_fd >= 0 ? 2 : 1, 50);
+    while (!b->broken) {
+        VuVirtqElement *elem;
+        uint64_t addr;
 
-        if (r <= 0) {
-            continue;
+        if (backend_unmapped(dev, vq, &addr)) {
+            uint64_t one = 1;
+
+            b->broken = true;
+            backend_lock(b);
+            b->unmapped++;
+            b->unmapped_addr = addr;
+            backend_unlock(b);
+            if (vq->err_fd >= 0) {
+                g_assert_cmpint(write(vq->err_fd, &one, sizeof(one)), ==,
+                                sizeof(one));
+            }
+            break;
         }
-        if (pfd[0].revents && b->conn_fd < 0) {
-            b->conn_fd = accept(b->listen_fd, NULL, NULL);
-            g_assert_cmpint(b->conn_fd, >=, 0);
-        } else if (pfd[0].revents) {
-            VuMsg m = { 0 };
-            int fds[VU_MAX_FDS], nfds;
+        elem = vu_queue_pop(dev, vq, sizeof(VuVirtqElement));
+        if (!elem) {
+            break;
+        }
+        vu_queue_push(dev, vq, elem, backend_blk(b, elem));
+        free(elem);
+        done = true;
+        backend_lock(b);
+        b->requests++;
+        backend_unlock(b);
+    }
+    if (done) {
+        vu_queue_notify(dev, vq);
+    }
+}
 
-            if (!vu_read(b, &m, fds, &nfds)) {
-                vu_disconnect(b);
+static void backend_queue_started(VuDev *dev, int qidx, bool started)
+{
+    vu_set_queue_handler(dev, vu_get_queue(dev, qidx),
+                         started ? backend_queue : NULL);
+}
+
+static const VuDevIface backend_iface = {
+    .get_features = backend_get_features,
+    .process_msg = backend_process_msg,
+    .queue_set_started = backend_queue_started,
+    .get_config = backend_get_config,
+    .set_config = backend_set_config,
+};
+
+static void backend_disconnect(Backend *b)
+{
+    vu_deinit(&b->dev.parent);
+    vug_deinit(&b->dev);
+    b->connected = false;
+}
+
+static gpointer backend_thread(gpointer opaque)
+{
+    Backend *b = opaque;
+
+    g_main_context_push_thread_default(b->ctx);
+    while (!qatomic_read(&b->quit)) {
+        if (!b->connected) {
+            struct pollfd pfd = { .fd = b->listen_fd, .events = POLLIN };
+            int fd;
+
+            if (poll(&pfd, 1, 50) <= 0) {
                 continue;
             }
-            vu_handle(b, &m, fds, nfds);
+            fd = accept(b->listen_fd, NULL, NULL);
+            g_assert_cmpint(fd, >=, 0);
+            g_assert_true(vug_init(&b->dev, 1, fd, backend_panic,
+                                   &backend_iface));
+            b->connected = true;
+            b->hung_up = false;
+            continue;
         }
-        if (b->kick_fd >= 0 && (pfd[1].revents & POLLIN)) {
-            uint64_t v;
-
-            g_assert_cmpint(read(b->kick_fd, &v, sizeof(v)), ==, sizeof(v));
-            vu_process(b);
+        g_main_context_iteration(b->ctx, true);
+        if (b->hung_up) {
+            backend_disconnect(b);
         }
     }
+    if (b->connected) {
+        backend_disconnect(b);
+    }
+    g_main_context_pop_thread_default(b->ctx);
     return NULL;
 }
 
-static void vu_start(VuBackend *b, uint8_t *disk)
+static void backend_start(Backend *b, uint8_t *disk)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
     memset(b, 0, sizeof(*b));
     b->path = g_strdup_printf("%s/qtest-rdma-vu-%d-%p.sock",
                               g_get_tmp_dir(), getpid(), b);
-    b->conn_fd = b->kick_fd = b->call_fd = b->err_fd = -1;
     b->disk = disk;
     g_mutex_init(&b->lock);
     g_cond_init(&b->cond);
+    b->ctx = g_main_context_new();
     b->listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
     g_assert_cmpint(b->listen_fd, >=, 0);
     g_strlcpy(sun.sun_path, b->path, sizeof(sun.sun_path));
@@ -612,19 +382,15 @@ static void vu_start(VuBackend *b, uint8_t *disk)
     g_assert_cmpint(bind(b->listen_fd, (struct sockaddr *)&sun,
                          sizeof(sun)), ==, 0);
     g_assert_cmpint(listen(b->listen_fd, 1), ==, 0);
-    b->thread = g_thread_new("vhost-user-backend", vu_thread, b);
+    b->thread = g_thread_new("vhost-user-backend", backend_thread, b);
 }
 
-static void vu_stop(VuBackend *b)
+static void backend_stop(Backend *b)
 {
     qatomic_set(&b->quit, true);
+    g_main_context_wakeup(b->ctx);
     g_thread_join(b->thread);
-    if (b->conn_fd >= 0) {
-        vu_disconnect(b);
-    }
-    if (b->log) {
-        munmap(b->log, b->log_size);
-    }
+    g_main_context_unref(b->ctx);
     close(b->listen_fd);
     unlink(b->path);
     g_free(b->path);
@@ -633,9 +399,9 @@ static void vu_stop(VuBackend *b)
 }
 
 /* Wait until the backend's counter *@count reaches @n. */
-static void vu_wait(VuBackend *b, int *count, int n)
+static void backend_wait(Backend *b, int *count, int n)
 {
-    gint64 end = g_get_monotonic_time() + TIMEOUT_US;
+    gint64 end = g_get_monotonic_time() + QRESTRICTED_TIMEOUT_US;
 
     g_mutex_lock(&b->lock);
     while (*count < n) {
@@ -645,15 +411,15 @@ static void vu_wait(VuBackend *b, int *count, int n)
 }
 
 /* ... memory tables received */
-static void vu_wait_tables(VuBackend *b, int n)
+static void backend_wait_tables(Backend *b, int n)
 {
-    vu_wait(b, &b->tables, n);
+    backend_wait(b, &b->tables, n);
 }
 
 /* ... requests failed for want of a mapping */
-static void vu_wait_unmapped(VuBackend *b, int n)
+static void backend_wait_unmapped(Backend *b, int n)
 {
-    vu_wait(b, &b->unmapped, n);
+    backend_wait(b, &b->unmapped, n);
 }
 
 /*
@@ -661,197 +427,18 @@ static void vu_wait_unmapped(VuBackend *b, int n)
  * the window's bus address, of its size, from a file of that size (so that
  * no mmap offset reaches anything else).
  */
-static void vu_assert_only_window(VuBackend *b, uint64_t base,
-                                  uint64_t size)
+static void backend_assert_only_window(Backend *b, QRestrictedWindow *w)
 {
     g_mutex_lock(&b->lock);
     g_assert_cmpint(b->table_regions, ==, 1);
-    g_assert_cmphex(b->table[0].r.gpa, ==, base);
-    g_assert_cmphex(b->table[0].r.size, ==, size);
-    g_assert_cmphex(b->table[0].r.mmap_offset, ==, 0);
-    g_assert_cmphex(b->table[0].fd_size, ==, size);
+    g_assert_cmphex(b->table[0].gpa, ==, w->base);
+    g_assert_cmphex(b->table[0].size, ==, w->size);
+    g_assert_cmphex(b->table[0].mmap_offset, ==, 0);
+    g_assert_cmphex(b->table[0].fd_size, ==, w->size);
     g_mutex_unlock(&b->lock);
 }
 
 /* ---- the guest ----------------------------------------------------- */
-
-typedef struct Guest {
-    QTestState *qts;
-    QGuestAllocator ram;        /* guest RAM, outside any window */
-    QPCIBus *bus;
-    QGenericPCIBus gbus;
-    QVirtioPCIDevice *dev;
-    QVirtioMMIODevice mmio;
-    QVirtioDevice *vdev;
-    QVirtioRestrictedDMA win;   /* a BAR window */
-    QGuestAllocator pool;       /* a pool window */
-    QGuestAllocator *alloc;     /* where rings and buffers go */
-    uint64_t base, size;        /* the window */
-    const char *path;           /* of the VirtIODevice */
-    VuBackend *vu;
-} Guest;
-
-static bool is_x86(void)
-{
-    return !strcmp(arch, "x86_64");
-}
-
-/*
- * Start QEMU.  With @shared_ram, guest RAM is shared memory too, as a
- * vhost-user setup without restricted DMA needs: the backend could map it,
- * if it were given it.
- */
-static void G_GNUC_PRINTF(4, 5) guest_start(Guest *g, VuBackend *vu,
-                                            bool shared_ram,
-                                            const char *fmt, ...)
-{
-    va_list ap;
-    g_autofree char *extra = NULL;
-
-    va_start(ap, fmt);
-    extra = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g->vu = vu;
-    g->qts = qtest_initf("-M %s%s %s -m 256M -nodefaults "
-                         "-chardev socket,id=vu0,path=%s %s %s",
-                         is_x86() ? "pc" : "virt",
-                         shared_ram ? ",memory-backend=ram" : "",
-                         is_x86() ? "" : "-cpu max", vu->path, shared_ram ?
-                         "-object memory-backend-memfd,id=ram,size=256M,"
-                         "share=on" : "", extra);
-    if (is_x86()) {
-        pc_alloc_init(&g->ram, g->qts, ALLOC_NO_FLAGS);
-        g->bus = qpci_new_pc(g->qts, &g->ram);
-    } else {
-        alloc_init(&g->ram, ALLOC_NO_FLAGS, ARM_RAM_BASE + 16 * 1024 * 1024,
-                   ARM_RAM_BASE + 128 * 1024 * 1024, 4096);
-        qpci_init_generic(&g->gbus, g->qts, &g->ram, false);
-        g->bus = &g->gbus.bus;
-    }
-}
-
-/* vhost-user-blk-pci at slot 4 with its window in a BAR: map it. */
-static void guest_probe_pci(Guest *g)
-{
-    QPCIAddress addr = { .devfn = QPCI_DEVFN(DEV_SLOT, 0) };
-
-    g->dev = virtio_pci_new(g->bus, &addr);
-    g_assert_nonnull(g->dev);
-    g->vdev = &g->dev->vdev;
-    qvirtio_pci_device_enable(g->dev);
-    qvirtio_start_device(g->vdev);
-    qvirtio_restricted_dma_map(&g->win, g->dev);
-    g->alloc = &g->win.alloc;
-    g->base = g->win.addr + g->win.offset;
-    g->size = g->win.size;
-    g->path = VDEV_PATH;
-}
-
-/* vhost-user-blk on virtio-mmio with a pool at POOL_BASE */
-static void guest_probe_mmio(Guest *g)
-{
-    qvirtio_mmio_init_device(&g->mmio, g->qts, MMIO_LAST, 4096);
-    g_assert_cmpint(g->mmio.version, ==, 2);
-    g->vdev = &g->mmio.vdev;
-    qvirtio_start_device(g->vdev);
-    g->base = POOL_BASE;
-    g->size = 2 * 1024 * 1024;
-    alloc_init(&g->pool, ALLOC_NO_FLAGS, g->base, g->base + g->size, 64);
-    g->alloc = &g->pool;
-    g->path = MMIO_VDEV_PATH;
-}
-
-static void guest_stop(Guest *g)
-{
-    if (g->dev) {
-        qos_object_destroy(&g->dev->obj);
-    }
-    if (g->win.dev) {
-        qvirtio_restricted_dma_unmap(&g->win);
-    }
-    if (g->alloc == &g->pool) {
-        alloc_destroy(&g->pool);
-    }
-    if (is_x86()) {
-        qpci_free_pc(g->bus);
-    }
-    alloc_destroy(&g->ram);
-    qtest_quit(g->qts);
-    memset(g, 0, sizeof(*g));
-}
-
-static uint8_t dev_status(Guest *g)
-{
-    return g->vdev->bus->get_status(g->vdev);
-}
-
-/* An aware driver: negotiate, queue 0 in the window, DRIVER_OK. */
-static QVirtQueue *guest_setup(Guest *g)
-{
-    uint64_t f = qvirtio_get_features(g->vdev);
-    QVirtQueue *vq;
-
-    g_assert_cmphex(f & F_AWARE, ==, F_AWARE);
-    qvirtio_set_features(g->vdev, f & F_AWARE);
-    vq = qvirtqueue_setup(g->vdev, g->alloc, 0);
-    qvirtio_set_driver_ok(g->vdev);
-    return vq;
-}
-
-static uint8_t blk_io(Guest *g, QVirtQueue *vq, uint32_t type,
-                      uint64_t sector, uint64_t data, uint32_t len)
-{
-    uint64_t status;
-    uint32_t head = qvirtio_rdma_blk_submit(g->qts, g->vdev, vq, g->alloc,
-                                            type, sector, data, len, &status);
-
-    qvirtio_wait_used_elem(g->qts, g->vdev, vq, head, NULL, TIMEOUT_US);
-    return qtest_readb(g->qts, status);
-}
-
-/*
- * Write a pattern through the backend and read it back; the backend's
- * disk holds it.
- */
-static void blk_roundtrip(Guest *g, QVirtQueue *vq, uint8_t *disk,
-                          uint64_t sector, uint8_t seed)
-{
-    uint8_t pattern[4 * SECTOR], back[4 * SECTOR];
-    size_t len = sizeof(pattern), i;
-    uint64_t out = guest_alloc(g->alloc, len);
-    uint64_t in = guest_alloc(g->alloc, len);
-
-    for (i = 0; i < len; i++) {
-        pattern[i] = seed + i * 7;
-    }
-    qtest_memwrite(g->qts, out, pattern, len);
-    qvirtio_rdma_fill(g->qts, in, 0, len);
-    g_assert_cmpint(blk_io(g, vq, VIRTIO_BLK_T_OUT, sector, out, len), ==,
-                    VIRTIO_BLK_S_OK);
-    g_assert_cmpint(blk_io(g, vq, VIRTIO_BLK_T_IN, sector, in, len), ==,
-                    VIRTIO_BLK_S_OK);
-    qtest_memread(g->qts, in, back, len);
-    g_assert_cmpmem(back, len, pattern, len);
-    g_assert_cmpmem(disk + sector * SECTOR, len, pattern, len);
-}
-
-static int64_t rdma_int(Guest *g, const char *key)
-{
-    return qvirtio_rdma_query_int(g->qts, g->path, key);
-}
-
-/* After a reset: renegotiate; the backend gets a new table, I/O works. */
-static QVirtQueue *guest_reset(Guest *g, QVirtQueue *vq, int tables)
-{
-    qvirtqueue_cleanup(g->vdev->bus, vq, g->alloc);
-    qvirtio_reset(g->vdev);
-    g_assert_cmphex(dev_status(g), ==, 0);
-    qvirtio_set_acknowledge(g->vdev);
-    qvirtio_set_driver(g->vdev);
-    vq = guest_setup(g);
-    vu_wait_tables(g->vu, tables);
-    return vq;
-}
 
 #define PCI_DEVICE_ARGS \
     "-object memory-backend-memfd,id=win0,size=1M,share=on " \
@@ -864,20 +451,73 @@ static QVirtQueue *guest_reset(Guest *g, QVirtQueue *vq, int tables)
     "-device vhost-user-blk,id=dev0,chardev=vu0,num-queues=1," \
     "restricted-dma-pool=p0"
 
-static void start_pci(Guest *g, VuBackend *vu, uint8_t *disk,
-                      bool shared_ram)
+/*
+ * Start QEMU, its chardev vu0 connected to @b.  With @shared_ram, guest
+ * RAM is shared memory too, as a vhost-user setup without restricted DMA
+ * needs: the backend could map it, if it were given it.
+ */
+static void G_GNUC_PRINTF(4, 5) guest_start(QRestrictedMachine *m,
+                                            Backend *b, bool shared_ram,
+                                            const char *fmt, ...)
 {
-    vu_start(vu, disk);
-    guest_start(g, vu, shared_ram, PCI_DEVICE_ARGS, DEV_SLOT);
-    guest_probe_pci(g);
+    g_autofree char *extra = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    extra = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    m->ram_mb = 256;
+    m->shared_ram = shared_ram;
+    qrestricted_start(m, "-chardev socket,id=vu0,path=%s %s", b->path,
+                      extra);
 }
 
-static void start_mmio(Guest *g, VuBackend *vu, uint8_t *disk,
-                       bool shared_ram)
+/* vhost-user-blk-pci at slot 4 with its window in a BAR, or on mmio */
+static QRestrictedDevice *start_guest(QRestrictedMachine *m, Backend *b,
+                                      uint8_t *disk, bool mmio,
+                                      bool shared_ram)
 {
-    vu_start(vu, disk);
-    guest_start(g, vu, shared_ram, MMIO_DEVICE_ARGS);
-    guest_probe_mmio(g);
+    QRestrictedDevice *d;
+
+    backend_start(b, disk);
+    if (mmio) {
+        guest_start(m, b, shared_ram, MMIO_DEVICE_ARGS);
+        d = qrestricted_mmio(m, 0, "dev0");
+    } else {
+        guest_start(m, b, shared_ram, PCI_DEVICE_ARGS, DEV_SLOT);
+        d = qrestricted_pci(m, DEVFN, "dev0");
+    }
+    qrestricted_window(d);
+    return d;
+}
+
+/*
+ * Write a pattern through the backend and read it back; the backend's
+ * disk holds it.
+ */
+static void blk_roundtrip(QRestrictedDevice *d, QVirtQueue *vq,
+                          uint8_t *disk, uint64_t sector, uint8_t seed)
+{
+    uint8_t pattern[4 * SECTOR];
+
+    qrestricted_blk_roundtrip(d, vq, sector, sizeof(pattern), seed, NULL);
+    qrestricted_pattern(pattern, sizeof(pattern), seed);
+    g_assert_cmpmem(disk + sector * SECTOR, sizeof(pattern), pattern,
+                    sizeof(pattern));
+}
+
+/* After a reset: renegotiate; the backend gets a new table, I/O works. */
+static QVirtQueue *guest_reset(QRestrictedDevice *d, QVirtQueue *vq,
+                               Backend *b, int tables)
+{
+    qvirtqueue_cleanup(d->vdev->bus, vq, &d->win->alloc);
+    qvirtio_reset(d->vdev);
+    g_assert_cmphex(qrestricted_dev_status(d), ==, 0);
+    qvirtio_set_acknowledge(d->vdev);
+    qvirtio_set_driver(d->vdev);
+    vq = qrestricted_driver(d);
+    backend_wait_tables(b, tables);
+    return vq;
 }
 
 /* ---- tests --------------------------------------------------------- */
@@ -889,31 +529,27 @@ static void start_mmio(Guest *g, VuBackend *vu, uint8_t *disk,
 static void io_test(bool mmio, bool shared_ram)
 {
     g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
-    VuBackend vu;
-    Guest g = { 0 };
+    Backend vu;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_guest(&m, &vu, disk, mmio, shared_ram);
     QVirtQueue *vq;
 
-    if (mmio) {
-        start_mmio(&g, &vu, disk, shared_ram);
-    } else {
-        start_pci(&g, &vu, disk, shared_ram);
-    }
     g_assert_cmpint(vu.tables, ==, 0);
-    vq = guest_setup(&g);
-    vu_wait_tables(&vu, 1);
-    vu_assert_only_window(&vu, g.base, g.size);
+    vq = qrestricted_driver(d);
+    backend_wait_tables(&vu, 1);
+    backend_assert_only_window(&vu, d->win);
 
-    blk_roundtrip(&g, vq, disk, 0, 0x11);
-    blk_roundtrip(&g, vq, disk, 100, 0x22);
+    blk_roundtrip(d, vq, disk, 0, 0x11);
+    blk_roundtrip(d, vq, disk, 100, 0x22);
     g_assert_cmpint(vu.requests, ==, 4);
     g_assert_cmpint(vu.unmapped, ==, 0);
-    g_assert_cmpint(rdma_int(&g, "violations"), ==, 0);
-    g_assert_cmpint(rdma_int(&g, "backend-errors"), ==, 0);
-    g_assert_false(dev_status(&g) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 0);
+    g_assert_false(qrestricted_dev_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
-    qvirtqueue_cleanup(g.vdev->bus, vq, g.alloc);
-    guest_stop(&g);
-    vu_stop(&vu);
+    qvirtqueue_cleanup(d->vdev->bus, vq, &d->win->alloc);
+    qrestricted_stop(&m);
+    backend_stop(&vu);
 }
 
 static void test_pci_io(void)
@@ -944,52 +580,48 @@ static void test_mmio_io_shared_ram(void)
 static void buffer_outside_test(bool mmio)
 {
     g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
-    VuBackend vu;
-    Guest g = { 0 };
-    QVirtQueue *vq;
+    Backend vu;
+    QRestrictedMachine m = { 0 };
+    /* guest RAM shared: only the memory table keeps the backend out */
+    QRestrictedDevice *d = start_guest(&m, &vu, disk, mmio, true);
+    QVirtQueue *vq = qrestricted_driver(d);
+    QRestrictedWindow *w = d->win;
     uint64_t outside, status;
     uint16_t used_idx;
 
-    /* guest RAM shared: only the memory table keeps the backend out */
-    if (mmio) {
-        start_mmio(&g, &vu, disk, true);
-    } else {
-        start_pci(&g, &vu, disk, true);
-    }
-    vq = guest_setup(&g);
-    vu_wait_tables(&vu, 1);
-    blk_roundtrip(&g, vq, disk, 0, 0x33);
+    backend_wait_tables(&vu, 1);
+    blk_roundtrip(d, vq, disk, 0, 0x33);
 
     memset(disk, 0x5a, 4096);
-    outside = guest_alloc(&g.ram, 4096);
-    g_assert_true(outside + 4096 <= g.base || outside >= g.base + g.size);
-    qvirtio_rdma_fill(g.qts, outside, CANARY, 4096);
-    used_idx = qtest_readw(g.qts, vq->used + offsetof(struct vring_used, idx));
-    qvirtio_rdma_blk_submit(g.qts, g.vdev, vq, g.alloc, VIRTIO_BLK_T_IN, 0,
-                            outside, 4096, &status);
-    vu_wait_unmapped(&vu, 1);
+    outside = guest_alloc(&m.ram, 4096);
+    g_assert_true(outside + 4096 <= w->base || outside >= w->base + w->size);
+    qrestricted_fill(m.qts, outside, CANARY, 4096);
+    used_idx = qtest_readw(m.qts, vq->used + offsetof(struct vring_used, idx));
+    qrestricted_blk_submit(d, vq, &w->alloc, VIRTIO_BLK_T_IN, 0, outside,
+                           4096, &status);
+    backend_wait_unmapped(&vu, 1);
     g_assert_cmphex(vu.unmapped_addr, ==, outside);
-    qvirtio_rdma_wait_needs_reset(g.qts, g.vdev, TIMEOUT_US);
-    g_assert_cmpint(rdma_int(&g, "backend-errors"), ==, 1);
-    g_assert_cmpint(rdma_int(&g, "violations"), ==, 0);
+    qrestricted_wait_needs_reset(d);
+    g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 1);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
     /* nothing was read into the buffer, nothing completed */
-    qvirtio_rdma_assert_filled(g.qts, outside, CANARY, 4096);
-    g_assert_cmpint(qtest_readb(g.qts, status), ==, 0xff);
-    g_assert_cmpint(qtest_readw(g.qts, vq->used +
+    qrestricted_assert_filled(m.qts, outside, CANARY, 4096);
+    g_assert_cmpint(qtest_readb(m.qts, status), ==, 0xff);
+    g_assert_cmpint(qtest_readw(m.qts, vq->used +
                                 offsetof(struct vring_used, idx)), ==,
                     used_idx);
     /* and the backend still sees only the window */
-    vu_assert_only_window(&vu, g.base, g.size);
+    backend_assert_only_window(&vu, w);
 
-    vq = guest_reset(&g, vq, 2);
-    vu_assert_only_window(&vu, g.base, g.size);
-    blk_roundtrip(&g, vq, disk, 8, 0x44);
-    g_assert_false(dev_status(&g) & VIRTIO_CONFIG_S_NEEDS_RESET);
-    g_assert_cmpint(rdma_int(&g, "backend-errors"), ==, 1);
+    vq = guest_reset(d, vq, &vu, 2);
+    backend_assert_only_window(&vu, w);
+    blk_roundtrip(d, vq, disk, 8, 0x44);
+    g_assert_false(qrestricted_dev_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 1);
 
-    qvirtqueue_cleanup(g.vdev->bus, vq, g.alloc);
-    guest_stop(&g);
-    vu_stop(&vu);
+    qvirtqueue_cleanup(d->vdev->bus, vq, &w->alloc);
+    qrestricted_stop(&m);
+    backend_stop(&vu);
 }
 
 static void test_pci_buffer_outside(void)
@@ -1009,33 +641,31 @@ static void test_mmio_buffer_outside(void)
 static void test_pci_bar_move(void)
 {
     g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
-    VuBackend vu;
-    Guest g = { 0 };
-    QVirtQueue *vq;
+    Backend vu;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_guest(&m, &vu, disk, false, false);
+    QVirtQueue *vq = qrestricted_driver(d);
     uint64_t old;
 
-    start_pci(&g, &vu, disk, false);
-    vq = guest_setup(&g);
-    vu_wait_tables(&vu, 1);
-    blk_roundtrip(&g, vq, disk, 0, 0x55);
+    backend_wait_tables(&vu, 1);
+    blk_roundtrip(d, vq, disk, 0, 0x55);
 
     /* a driver that reassigns BARs resets the device first */
-    qvirtqueue_cleanup(g.vdev->bus, vq, g.alloc);
-    qvirtio_reset(g.vdev);
-    old = qvirtio_restricted_dma_move(&g.win);
-    g.base = g.win.addr + g.win.offset;
-    g_assert_cmphex(g.base, !=, old);
-    qvirtio_set_acknowledge(g.vdev);
-    qvirtio_set_driver(g.vdev);
-    vq = guest_setup(&g);
-    vu_wait_tables(&vu, 2);
-    vu_assert_only_window(&vu, g.base, g.size);
-    blk_roundtrip(&g, vq, disk, 16, 0x66);
-    g_assert_cmpint(rdma_int(&g, "backend-errors"), ==, 0);
+    qvirtqueue_cleanup(d->vdev->bus, vq, &d->win->alloc);
+    qvirtio_reset(d->vdev);
+    old = qrestricted_window_move(d->win);
+    g_assert_cmphex(d->win->base, !=, old);
+    qvirtio_set_acknowledge(d->vdev);
+    qvirtio_set_driver(d->vdev);
+    vq = qrestricted_driver(d);
+    backend_wait_tables(&vu, 2);
+    backend_assert_only_window(&vu, d->win);
+    blk_roundtrip(d, vq, disk, 16, 0x66);
+    g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 0);
 
-    qvirtqueue_cleanup(g.vdev->bus, vq, g.alloc);
-    guest_stop(&g);
-    vu_stop(&vu);
+    qvirtqueue_cleanup(d->vdev->bus, vq, &d->win->alloc);
+    qrestricted_stop(&m);
+    backend_stop(&vu);
 }
 
 /*
@@ -1049,73 +679,44 @@ static void test_pci_migration(void)
     g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
     g_autofree char *uri = g_strdup_printf("unix:%s/qtest-rdma-vu-mig-%d",
                                            g_get_tmp_dir(), getpid());
-    VuBackend vu_src, vu_dst;
-    Guest src = { 0 }, dst = { 0 };
-    QVirtQueue *vq;
+    Backend vu_src, vu_dst;
+    QRestrictedMachine src = { 0 }, dst = { 0 };
+    QRestrictedDevice *d = start_guest(&src, &vu_src, disk, false, true);
+    QVirtQueue *vq = qrestricted_driver(d);
     uint8_t mark[64], back[64];
     uint64_t in_window;
-    QDict *rsp;
 
-    start_pci(&src, &vu_src, disk, true);
-    vq = guest_setup(&src);
-    vu_wait_tables(&vu_src, 1);
-    blk_roundtrip(&src, vq, disk, 0, 0x77);
-    in_window = guest_alloc(src.alloc, sizeof(mark));
+    backend_wait_tables(&vu_src, 1);
+    blk_roundtrip(d, vq, disk, 0, 0x77);
+    in_window = guest_alloc(&d->win->alloc, sizeof(mark));
     memset(mark, 0x3c, sizeof(mark));
     qtest_memwrite(src.qts, in_window, mark, sizeof(mark));
 
-    vu_start(&vu_dst, disk);
+    backend_start(&vu_dst, disk);
     guest_start(&dst, &vu_dst, true, PCI_DEVICE_ARGS " -incoming %s",
                 DEV_SLOT, uri);
-    qtest_qmp_assert_success(src.qts, "{ 'execute': 'migrate',"
-                             " 'arguments': { 'uri': %s } }", uri);
-    for (;;) {
-        const char *st;
-
-        rsp = qtest_qmp(src.qts, "{ 'execute': 'query-migrate' }");
-        st = qdict_get_str(qdict_get_qdict(rsp, "return"), "status");
-        if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
-            g_assert_cmpstr(st, ==, "completed");
-            qobject_unref(rsp);
-            break;
-        }
-        qobject_unref(rsp);
-        g_usleep(5000);
-    }
+    migrate_qmp(src.qts, dst.qts, uri, NULL, "{}");
+    wait_for_migration_complete(src.qts);
     qtest_qmp_eventwait(dst.qts, "RESUME");
 
     /* the window's contents came along; the backend sees only the window */
     qtest_memread(dst.qts, in_window, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), mark, sizeof(mark));
-    vu_wait_tables(&vu_dst, 1);
-    vu_assert_only_window(&vu_dst, src.base, src.size);
+    backend_wait_tables(&vu_dst, 1);
+    backend_assert_only_window(&vu_dst, d->win);
 
-    /* go on with the source's driver state, on the destination */
-    dst.dev = src.dev;
-    dst.dev->pdev->bus = dst.bus;
-    dst.vdev = src.vdev;
-    dst.win = src.win;
-    dst.alloc = src.alloc;
-    dst.base = src.base;
-    dst.size = src.size;
-    dst.path = VDEV_PATH;
-    dst.vu = &vu_dst;
-    src.dev = NULL;
-    src.win.dev = NULL;
-    qtest_quit(src.qts);
-    src.qts = NULL;
-    vu_stop(&vu_src);
+    /* go on with the source's driver state, on the destination alone */
+    d = qrestricted_adopt(&dst, d);
+    vq->vdev = d->vdev;
+    qrestricted_stop(&src);
+    backend_stop(&vu_src);
 
-    blk_roundtrip(&dst, vq, disk, 32, 0x88);
-    g_assert_cmpint(rdma_int(&dst, "backend-errors"), ==, 0);
+    blk_roundtrip(d, vq, disk, 32, 0x88);
+    g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 0);
 
-    qvirtqueue_cleanup(dst.vdev->bus, vq, dst.alloc);
-    guest_stop(&dst);
-    if (is_x86()) {
-        qpci_free_pc(src.bus);
-    }
-    alloc_destroy(&src.ram);
-    vu_stop(&vu_dst);
+    qvirtqueue_cleanup(d->vdev->bus, vq, &d->win->alloc);
+    qrestricted_stop(&dst);
+    backend_stop(&vu_dst);
 }
 
 /*
@@ -1125,30 +726,26 @@ static void test_pci_migration(void)
 static void test_pci_hot_unplug(void)
 {
     g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
-    VuBackend vu;
-    Guest g = { 0 };
-    QVirtQueue *vq;
+    Backend vu;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_guest(&m, &vu, disk, false, true);
+    QVirtQueue *vq = qrestricted_driver(d);
 
-    start_pci(&g, &vu, disk, true);
-    vq = guest_setup(&g);
-    vu_wait_tables(&vu, 1);
-    blk_roundtrip(&g, vq, disk, 0, 0x99);
+    backend_wait_tables(&vu, 1);
+    blk_roundtrip(d, vq, disk, 0, 0x99);
 
     /* in use by the device: the backend cannot go */
-    qtest_qmp_assert_failure_ref(g.qts, "{ 'execute': 'object-del',"
+    qtest_qmp_assert_failure_ref(m.qts, "{ 'execute': 'object-del',"
                                  " 'arguments': { 'id': 'win0' } }");
-    qvirtqueue_cleanup(g.vdev->bus, vq, g.alloc);
-    qvirtio_restricted_dma_unmap(&g.win);
-    g.win.dev = NULL;
-    qos_object_destroy(&g.dev->obj);
-    g.dev = NULL;
-    qpci_unplug_acpi_device_test(g.qts, "dev0", DEV_SLOT);
-    qtest_qmp_assert_success(g.qts, "{ 'execute': 'object-del',"
+    qvirtqueue_cleanup(d->vdev->bus, vq, &d->win->alloc);
+    qrestricted_release(d);
+    qpci_unplug_acpi_device_test(m.qts, "dev0", DEV_SLOT);
+    qtest_qmp_assert_success(m.qts, "{ 'execute': 'object-del',"
                              " 'arguments': { 'id': 'win0' } }");
-    qtest_qmp_assert_success(g.qts, "{ 'execute': 'query-status' }");
+    qtest_qmp_assert_success(m.qts, "{ 'execute': 'query-status' }");
 
-    guest_stop(&g);
-    vu_stop(&vu);
+    qrestricted_stop(&m);
+    backend_stop(&vu);
 }
 
 /* ---- refusals -------------------------------------------------------- */
@@ -1246,25 +843,15 @@ static void test_refusal(const void *opaque)
 {
     const Refusal *r = opaque;
     g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
-    g_autofree char *dev = NULL;
     g_autofree char *args = NULL;
-    g_autofree char *err = NULL;
-    VuBackend vu;
-    int status;
+    Backend vu;
 
-    vu_start(&vu, disk);
-    dev = g_strdup_printf(r->args, vu.path);
-    args = g_strdup_printf("%s %s", is_x86() ? "-M pc" :
-                           "-M virt -cpu max -m 256M", dev);
-    status = qvirtio_rdma_run_qemu(args, &err);
-    g_assert_cmpint(status, ==, 1);
-    if (!strstr(err, r->message)) {
-        g_test_message("stderr: %s", err);
-    }
-    g_assert_nonnull(strstr(err, r->message));
+    backend_start(&vu, disk);
+    args = g_strdup_printf(r->args, vu.path);
+    qrestricted_assert_run(NULL, args, 1, r->message);
     /* the backend never got a memory table */
     g_assert_cmpint(vu.tables, ==, 0);
-    vu_stop(&vu);
+    backend_stop(&vu);
 }
 
 static void add_refusals(const Refusal *table, size_t n)
@@ -1282,7 +869,6 @@ static void add_refusals(const Refusal *table, size_t n)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    arch = qtest_get_arch();
 
     qtest_add_func("/virtio-rdma-vhost-user/pci/io", test_pci_io);
     qtest_add_func("/virtio-rdma-vhost-user/pci/io-shared-ram",
@@ -1292,12 +878,12 @@ int main(int argc, char **argv)
     qtest_add_func("/virtio-rdma-vhost-user/pci/bar-move", test_pci_bar_move);
     qtest_add_func("/virtio-rdma-vhost-user/pci/migration",
                    test_pci_migration);
-    if (is_x86()) {
+    if (qrestricted_machine_is_x86(NULL)) {
         qtest_add_func("/virtio-rdma-vhost-user/pci/hot-unplug",
                        test_pci_hot_unplug);
     }
     add_refusals(refusals, ARRAY_SIZE(refusals));
-    if (!is_x86()) {
+    if (!qrestricted_machine_is_x86(NULL)) {
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/io", test_mmio_io);
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/io-shared-ram",
                        test_mmio_io_shared_ram);
