@@ -7,7 +7,8 @@
  * DMA harness: it finds the restricted DMA capability, maps the window
  * BAR, and puts rings and buffers in the window.  Hostile drivers put them
  * elsewhere, over a canary pattern in guest RAM that must come out
- * unchanged.
+ * unchanged.  Each configuration error is also tried as a device_add on a
+ * PCIe root port, which must leave the device's backend as it was.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -690,56 +691,112 @@ static void test_bit27_masked_on_write(void)
     qrestricted_stop(&m);
 }
 
-/* ---- configuration errors ------------------------------------------ */
+/* ---- configuration errors, at startup and as a device_add ---------- */
 
 typedef struct BadConfig {
     const char *name;
     const char *args;           /* after the machine */
     const char *message;        /* must appear on stderr */
     const char *x86_machine;    /* instead of "pc" */
+    /* the same refusals as device_add on a root port, with backends */
+    const QRestrictedPlug *plugs;
 } BadConfig;
 
 #define BLK "-drive if=none,id=d0,file=null-co://,format=raw " \
             "-device virtio-blk-pci,drive=d0,"
 
+/* the backends of the hot-plugged devices, and what they are given */
+#define DRIVE "-drive if=none,id=d0,file=null-co://,format=raw"
+#define BLOCKDEV "-blockdev driver=null-co,node-name=d0"
+#define NETDEV "-netdev user,id=n0"
+#define ON_DRIVE "'drive': 'd0', 'disable-legacy': 'on', "
+#define ON_NETDEV "'netdev': 'n0', 'disable-legacy': 'on', "
+#define BAR_1M "'restricted-dma-bar-size': 1048576"
+#define BLK_PLUG(bad, good) \
+    { DRIVE, "virtio-blk-pci", ON_DRIVE bad, ON_DRIVE good }
+#define PLUGS(...) ((const QRestrictedPlug[]) { __VA_ARGS__, { NULL } })
+
 static const BadConfig bad_configs[] = {
     { "not-pow2", BLK "disable-legacy=on,restricted-dma-bar-size=3M",
-      "restricted-dma-bar-size=3 MiB is not a power of two" },
+      "restricted-dma-bar-size=3 MiB is not a power of two", NULL,
+      PLUGS(BLK_PLUG("'restricted-dma-bar-size': 3145728", BAR_1M),
+            { BLOCKDEV, "virtio-blk-pci",
+              ON_DRIVE "'restricted-dma-bar-size': 3145728",
+              ON_DRIVE BAR_1M },
+            { NETDEV, "virtio-net-pci",
+              ON_NETDEV "'restricted-dma-bar-size': 3145728",
+              ON_NETDEV BAR_1M }) },
     { "below-min", BLK "disable-legacy=on,restricted-dma-bar-size=64K",
-      "is below the minimum of" },
+      "is below the minimum of", NULL,
+      PLUGS(BLK_PLUG("'restricted-dma-bar-size': 65536", BAR_1M)) },
     { "above-max", BLK "disable-legacy=on,restricted-dma-bar-size=4G",
-      "is above the maximum of 2 GiB" },
+      "is above the maximum of 2 GiB", NULL,
+      PLUGS(BLK_PLUG("'restricted-dma-bar-size': 4294967296", BAR_1M)) },
     { "transitional", BLK "disable-legacy=off,restricted-dma-bar-size=1M",
-      "Set disable-legacy=on, or use virtio-blk-pci-non-transitional" },
+      "Set disable-legacy=on, or use virtio-blk-pci-non-transitional", NULL,
+      /* the hint that says what to set is not part of a QMP error */
+      PLUGS({ DRIVE, "virtio-blk-pci",
+              "'drive': 'd0', 'disable-legacy': 'off', " BAR_1M,
+              ON_DRIVE BAR_1M, NULL, "restricted-dma-bar-size needs a "
+              "modern-only (virtio 1.x) device; virtio-blk-pci here has a "
+              "legacy interface" },
+            { NETDEV, "virtio-net-pci",
+              "'netdev': 'n0', 'disable-legacy': 'off', " BAR_1M,
+              ON_NETDEV BAR_1M, NULL, "restricted-dma-bar-size needs a "
+              "modern-only (virtio 1.x) device; virtio-net-pci here has a "
+              "legacy interface" }) },
     { "transitional-type", "-device virtio-rng-pci-transitional,"
-      "restricted-dma-bar-size=1M", "needs a modern-only" },
+      "restricted-dma-bar-size=1M", "needs a modern-only", NULL,
+      PLUGS({ "-object rng-builtin,id=rng0",
+              "virtio-rng-pci-transitional", "'rng': 'rng0', " BAR_1M,
+              "'rng': 'rng0', " BAR_1M,
+              "virtio-rng-pci-non-transitional" }) },
     { "modern-off", BLK "disable-modern=on,restricted-dma-bar-size=1M",
-      "needs a modern-only" },
+      "needs a modern-only", NULL,
+      PLUGS({ DRIVE, "virtio-blk-pci", "'drive': 'd0', 'disable-legacy': "
+              "'off', 'disable-modern': true, " BAR_1M, ON_DRIVE BAR_1M }) },
     { "iommu-platform-off", BLK "disable-legacy=on,iommu_platform=off,"
-      "restricted-dma-bar-size=1M", "iommu_platform=off was given" },
+      "restricted-dma-bar-size=1M", "iommu_platform=off was given", NULL,
+      PLUGS(BLK_PLUG("'iommu_platform': false, " BAR_1M, BAR_1M)) },
     { "bar-in-use", BLK "disable-legacy=on,restricted-dma-bar-size=1M,"
       "restricted-dma-bar=4", "restricted-dma-bar=4: BAR 4 is in use by "
-      "the virtio-pci modern BAR" },
+      "the virtio-pci modern BAR", NULL,
+      PLUGS(BLK_PLUG(BAR_1M ", 'restricted-dma-bar': 4", BAR_1M)) },
     { "bar-msix", BLK "disable-legacy=on,restricted-dma-bar-size=1M,"
-      "restricted-dma-bar=1", "BAR 1 is in use by the MSI-X BAR" },
+      "restricted-dma-bar=1", "BAR 1 is in use by the MSI-X BAR", NULL,
+      PLUGS(BLK_PLUG(BAR_1M ", 'restricted-dma-bar': 1", BAR_1M)) },
     { "bar-64bit-slot", BLK "disable-legacy=on,restricted-dma-bar-size=1M,"
-      "restricted-dma-bar=5", "is not a BAR that can hold a 64-bit window" },
+      "restricted-dma-bar=5", "is not a BAR that can hold a 64-bit window",
+      NULL, PLUGS(BLK_PLUG(BAR_1M ", 'restricted-dma-bar': 5", BAR_1M)) },
     { "bar-without-size", BLK "disable-legacy=on,restricted-dma-bar=0",
-      "restricted-dma-bar=0 has no effect without restricted-dma-bar-size" },
+      "restricted-dma-bar=0 has no effect without restricted-dma-bar-size",
+      NULL,
+      /* a 64-bit BAR 0 takes BAR 1 too: no MSI-X */
+      PLUGS(BLK_PLUG("'restricted-dma-bar': 0",
+                     "'restricted-dma-bar': 0, 'vectors': 0, " BAR_1M)) },
     { "policy-without-window", BLK "disable-legacy=on,"
       "restricted-dma-policy=tolerate",
-      "restricted-dma-policy=tolerate needs a restricted DMA window" },
+      "restricted-dma-policy=tolerate needs a restricted DMA window", NULL,
+      PLUGS(BLK_PLUG("'restricted-dma-policy': 'tolerate'",
+                     "'restricted-dma-policy': 'tolerate', " BAR_1M)) },
     { "bad-policy", BLK "disable-legacy=on,restricted-dma-bar-size=1M,"
-      "restricted-dma-policy=maybe", "restricted-dma-policy" },
+      "restricted-dma-policy=maybe", "restricted-dma-policy", NULL,
+      PLUGS(BLK_PLUG(BAR_1M ", 'restricted-dma-policy': 'maybe'",
+                     BAR_1M ", 'restricted-dma-policy': 'tolerate'")) },
     { "balloon", "-device virtio-balloon-pci,disable-legacy=on,"
-      "restricted-dma-bar-size=1M", "works on guest RAM by design" },
+      "restricted-dma-bar-size=1M", "works on guest RAM by design", NULL,
+      PLUGS({ "", "virtio-balloon-pci", "'disable-legacy': 'on', " BAR_1M,
+              "'disable-legacy': 'on'" }) },
+    /* as a device_add in virtio-restricted-dma-vhost-user-test.c */
     { "vhost-user-anonymous-window",
       "-chardev socket,id=c0,path=/tmp/qtest-rdma-none.sock,"
       "server=on,wait=off -device vhost-user-blk-pci,chardev=c0,"
       "restricted-dma-bar-size=1M", "restricted-dma-bar-size cannot be used "
       "with vhost-user-blk-pci unless the window is shared memory" },
     { "viommu", "-device virtio-iommu-pci " BLK "disable-legacy=on,"
-      "restricted-dma-bar-size=1M", "behind a vIOMMU", "q35" },
+      "restricted-dma-bar-size=1M", "behind a vIOMMU", "q35",
+      PLUGS({ "-device virtio-iommu-pci " DRIVE, "virtio-blk-pci",
+              ON_DRIVE BAR_1M, "'drive': 'd0', 'disable-legacy': 'on'" }) },
 };
 
 static void test_bad_config(const void *opaque)
@@ -749,6 +806,36 @@ static void test_bad_config(const void *opaque)
     /* a clean error exit: status 1, not a crash, not a hang */
     qrestricted_assert_run(qrestricted_machine_is_x86(NULL) ?
                            bc->x86_machine : NULL, bc->args, 1, bc->message);
+}
+
+/* What kind of backend the device_add case @p is about, for its name */
+static const char *plug_kind(const QRestrictedPlug *p)
+{
+    static const char *const kinds[] = {
+        "drive", "blockdev", "netdev", "chardev", "object",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        g_autofree char *opt = g_strdup_printf("-%s ", kinds[i]);
+
+        if (strstr(p->backend, opt)) {
+            return kinds[i];
+        }
+    }
+    return "no-backend";
+}
+
+typedef struct PlugCase {
+    const QRestrictedPlug *plug;
+    const char *message;
+} PlugCase;
+
+static void test_bad_plug(const void *opaque)
+{
+    const PlugCase *pc = opaque;
+
+    qtest_quit(qrestricted_plug_refused(pc->plug, pc->message));
 }
 
 /* ---- migration ----------------------------------------------------- */
@@ -911,6 +998,20 @@ int main(int argc, char **argv)
                                                 bad_configs[i].name);
 
         qtest_add_data_func(path, &bad_configs[i], test_bad_config);
+    }
+    for (i = 0; i < G_N_ELEMENTS(bad_configs); i++) {
+        const QRestrictedPlug *p;
+
+        for (p = bad_configs[i].plugs; p && p->backend; p++) {
+            PlugCase *pc = g_new(PlugCase, 1);
+            g_autofree char *path = NULL;
+
+            pc->plug = p;
+            pc->message = bad_configs[i].message;
+            path = g_strdup_printf("/virtio-rdma/hotplug/%s/%s",
+                                   bad_configs[i].name, plug_kind(p));
+            qtest_add_data_func_full(path, pc, test_bad_plug, g_free);
+        }
     }
     qtest_add_func("/virtio-rdma/migration/io", test_migration);
     qtest_add_func("/virtio-rdma/migration/no-window",

@@ -15,7 +15,9 @@
  * BAR backed by a shared memfd (restricted-dma-bar-memdev).  aarch64 also:
  * vhost-user-blk on virtio-mmio with a restricted-dma-pool backed by a
  * shared memfd (memdev=).  Guest RAM is never shared, unless a test shares
- * it on purpose.
+ * it on purpose.  The refusals are tried at startup and, where a device_add
+ * can meet them, as a device_add on a PCIe root port, which must leave the
+ * chardev and the memory backends as they were.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -866,8 +868,108 @@ static void add_refusals(const Refusal *table, size_t n)
     }
 }
 
+/*
+ * ---- refusals as a device_add ---------------------------------------
+ *
+ * The refusals above that a device_add on a PCIe root port can meet, with
+ * the chardev (and a backend behind it) and the memory backends on the
+ * command line: the refused device must leave them as they were, and the
+ * corrected device_add must work with them.  Not here: the pools' own
+ * errors (an object's, not a device's; a hot-plugged device cannot have a
+ * pool at all, virtio-restricted-dma-pool-test has that case), and
+ * vhost-kernel-type, whose correction (vhost-vsock-pci without a window)
+ * needs /dev/vhost-vsock.
+ */
+
+typedef struct Plug {
+    const char *name;
+    const char *refusal;        /* the refusal it repeats: its message */
+    const char *backend;        /* %s: the backend's socket */
+    const char *driver;
+    const char *bad;
+    const char *good;
+    const char *then_free;      /* a memory backend the device let go of */
+} Plug;
+
+#define CHARDEV "-chardev socket,id=vu0,path=%s "
+#define MEMFD(id, size, share) \
+    "-object memory-backend-memfd,id=" id ",size=" size ",share=" share " "
+#define VU_ON "'chardev': 'vu0', 'num-queues': 1, 'disable-legacy': 'on', "
+
+static const Plug plugs[] = {
+    { "anonymous-bar", "anonymous-bar", CHARDEV MEMFD("win0", "1M", "on"),
+      "vhost-user-blk-pci", VU_ON "'restricted-dma-bar-size': 1048576",
+      VU_ON "'restricted-dma-bar-memdev': 'win0'" },
+    { "private-memdev", "private-memdev",
+      CHARDEV MEMFD("win0", "1M", "off") MEMFD("win1", "1M", "on"),
+      "vhost-user-blk-pci", VU_ON "'restricted-dma-bar-memdev': 'win0'",
+      VU_ON "'restricted-dma-bar-memdev': 'win1'", "win0" },
+    { "memdev-and-size", "memdev-and-size", CHARDEV MEMFD("win0", "1M", "on"),
+      "vhost-user-blk-pci", VU_ON "'restricted-dma-bar-memdev': 'win0', "
+      "'restricted-dma-bar-size': 1048576",
+      VU_ON "'restricted-dma-bar-memdev': 'win0'" },
+    { "memdev-not-power-of-two", "memdev-not-power-of-two",
+      CHARDEV MEMFD("win0", "1536K", "on") MEMFD("win1", "1M", "on"),
+      "vhost-user-blk-pci", VU_ON "'restricted-dma-bar-memdev': 'win0'",
+      VU_ON "'restricted-dma-bar-memdev': 'win1'", "win0" },
+    /* the memory backend in use by a device on the command line */
+    { "memdev-in-use", "memdev-in-use",
+      CHARDEV MEMFD("win0", "1M", "on") MEMFD("win1", "1M", "on")
+      "-device virtio-rng-pci,id=rng0,disable-legacy=on,"
+      "restricted-dma-bar-memdev=win0",
+      "virtio-rng-pci", "'disable-legacy': 'on', "
+      "'restricted-dma-bar-memdev': 'win0'",
+      "'disable-legacy': 'on', 'restricted-dma-bar-memdev': 'win1'" },
+};
+
+static void test_plug(const void *opaque)
+{
+    const Plug *p = opaque;
+    g_autofree uint8_t *disk = g_malloc0(DISK_SIZE);
+    g_autofree char *backend = NULL;
+    const Refusal *r = NULL;
+    QRestrictedPlug plug;
+    QTestState *qts;
+    Backend vu;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(refusals); i++) {
+        if (g_str_equal(refusals[i].name, p->refusal)) {
+            r = &refusals[i];
+        }
+    }
+    g_assert_nonnull(r);
+    backend_start(&vu, disk);
+    backend = g_strdup_printf(p->backend, vu.path);
+    plug = (QRestrictedPlug) {
+        .backend = backend,
+        .driver = p->driver,
+        .bad = p->bad,
+        .good = p->good,
+    };
+    qts = qrestricted_plug_refused(&plug, r->message);
+    /* no driver has started the device: the backend has no table yet */
+    g_assert_cmpint(vu.tables, ==, 0);
+    if (p->then_free) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'object-del',"
+                                 " 'arguments': { 'id': %s } }",
+                                 p->then_free);
+    }
+    if (strstr(p->backend, "rng0")) {
+        /* the device that has the memory backend still has its window */
+        g_autoptr(QDict) st = qrestricted_query(qts, "/machine/peripheral/"
+                                                "rng0/virtio-backend");
+
+        g_assert_cmpstr(qdict_get_str(st, "kind"), ==, "bar");
+    }
+    qtest_quit(qts);
+    backend_stop(&vu);
+}
+
 int main(int argc, char **argv)
 {
+    size_t i;
+
     g_test_init(&argc, &argv, NULL);
 
     qtest_add_func("/virtio-rdma-vhost-user/pci/io", test_pci_io);
@@ -890,6 +992,13 @@ int main(int argc, char **argv)
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/buffer-outside",
                        test_mmio_buffer_outside);
         add_refusals(pool_refusals, ARRAY_SIZE(pool_refusals));
+    }
+    for (i = 0; i < G_N_ELEMENTS(plugs); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/virtio-rdma-vhost-user/hotplug/%s",
+                            plugs[i].name);
+
+        qtest_add_data_func(path, &plugs[i], test_plug);
     }
     return g_test_run();
 }

@@ -8,6 +8,8 @@
 #include "qemu/bitops.h"
 #include "qemu/bswap.h"
 #include "qemu/units.h"
+#include "qapi/error.h"
+#include "qobject/qjson.h"
 #include "qobject/qlist.h"
 #include "qobject/qnum.h"
 #include "qobject/qstring.h"
@@ -722,7 +724,7 @@ void qrestricted_hostile_indirect(QRestrictedDevice *d, QVirtQueue *vq)
     g_free(ind);
 }
 
-/* ---- QEMU that must not start ------------------------------------- */
+/* ---- QEMU that must not start, or must refuse a device_add --------- */
 
 int qrestricted_run(const char *machine, const char *args, char **err)
 {
@@ -754,3 +756,187 @@ void qrestricted_assert_run(const char *machine, const char *args,
     }
 }
 
+QDict *qrestricted_device_add(QTestState *qts, const char *driver,
+                              const char *id, const char *props)
+{
+    g_autofree char *json = g_strdup_printf("{ %s }", props);
+    QDict *args = qobject_to(QDict, qobject_from_json(json, &error_abort));
+
+    g_assert_nonnull(args);
+    qdict_put_str(args, "driver", driver);
+    qdict_put_str(args, "id", id);
+    return qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments': %p }",
+                     args);
+}
+
+/* The value of @key= in the option string @opts ("type,key=value,...") */
+static char *opt_value(const char *opts, const char *key)
+{
+    g_auto(GStrv) kv = g_strsplit(opts, ",", -1);
+    size_t n = strlen(key);
+    int i;
+
+    for (i = 0; kv[i]; i++) {
+        if (!strncmp(kv[i], key, n) && kv[i][n] == '=') {
+            return g_strdup(kv[i] + n + 1);
+        }
+    }
+    g_error("no %s= in '%s'", key, opts);
+}
+
+/* Does the reply @rsp list a dict whose @key is @value?  Takes @rsp. */
+static bool listed(QDict *rsp, const char *key, const char *value)
+{
+    QListEntry *e;
+    bool found = false;
+
+    g_assert_true(qdict_haskey(rsp, "return"));
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *item = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_haskey(item, key) &&
+            g_str_equal(qdict_get_str(item, key), value)) {
+            found = true;
+        }
+    }
+    qobject_unref(rsp);
+    return found;
+}
+
+static bool netdev_exists(QTestState *qts, const char *id)
+{
+    g_autofree char *line = g_strdup_printf("%s: index=", id);
+    g_autofree char *out = qtest_hmp(qts, "info network");
+
+    return strstr(out, line) != NULL;
+}
+
+/* Is every backend that @args creates still there?  If not, which not */
+static char *backends_missing(QTestState *qts, const char *args)
+{
+    /* the backends a query lists: option, its id, query, the id there */
+    static const char *const listed_by[][4] = {
+        { "-drive", "id", "query-block", "device" },
+        { "-blockdev", "node-name", "query-named-block-nodes", "node-name" },
+        { "-chardev", "id", "query-chardev", "label" },
+    };
+    g_auto(GStrv) w = g_strsplit(args, " ", -1);
+    GString *missing = g_string_new(NULL);
+    int i, j;
+
+    for (i = 0; w[i] && w[i + 1]; i++) {
+        g_autofree char *id = NULL;
+        bool ok = false;
+
+        for (j = 0; j < G_N_ELEMENTS(listed_by); j++) {
+            if (g_str_equal(w[i], listed_by[j][0])) {
+                id = opt_value(w[i + 1], listed_by[j][1]);
+                ok = listed(qtest_qmp(qts, "{ 'execute': %s }",
+                                      listed_by[j][2]), listed_by[j][3], id);
+            }
+        }
+        if (g_str_equal(w[i], "-object")) {
+            id = opt_value(w[i + 1], "id");
+            ok = listed(qtest_qmp(qts, "{ 'execute': 'qom-list',"
+                                  " 'arguments': { 'path': '/objects' } }"),
+                        "name", id);
+        } else if (g_str_equal(w[i], "-netdev")) {
+            id = opt_value(w[i + 1], "id");
+            ok = netdev_exists(qts, id);
+        }
+        if (id && !ok) {
+            g_string_append_printf(missing, " %s %s", w[i], id);
+        }
+    }
+    if (!missing->len) {
+        g_string_free(missing, true);
+        return NULL;
+    }
+    return g_string_free(missing, false);
+}
+
+void qrestricted_assert_backends(QTestState *qts, const char *args)
+{
+    g_autofree char *missing = backends_missing(qts, args);
+
+    if (missing) {
+        g_error("backends gone:%s", missing);
+    }
+}
+
+/*
+ * A case of qrestricted_plug_refused() that fails: say why, and let the
+ * other cases run (a failed g_assert would end the test program).
+ */
+#define PLUG_FAIL(...) do {             \
+        g_test_message(__VA_ARGS__);    \
+        g_test_fail();                  \
+        qobject_unref(rsp);             \
+        return qts;                     \
+    } while (0)
+
+QTestState *qrestricted_plug_refused(const QRestrictedPlug *p,
+                                     const char *message)
+{
+    const char *machine = qrestricted_machine_is_x86(NULL) ? "q35" : "virt";
+    const char *good_driver = p->good_driver ? p->good_driver : p->driver;
+    g_autofree char *margs = qrestricted_machine_args(machine, 0);
+    g_autofree char *bad = g_strdup_printf("'bus': 'rp0', %s", p->bad);
+    g_autofree char *good = g_strdup_printf("'bus': 'rp0', %s", p->good);
+    g_autofree char *missing = NULL;
+    QTestState *qts = qtest_initf("%s -nodefaults -device pcie-root-port,"
+                                  "id=rp0,chassis=1 %s", margs, p->backend);
+    QDict *rsp = qrestricted_device_add(qts, p->driver, "dev0", bad);
+    QDict *st;
+    const char *desc;
+
+    if (p->message) {
+        message = p->message;
+    }
+    if (!qdict_haskey(rsp, "error")) {
+        PLUG_FAIL("device_add %s { %s } was not refused", p->driver, p->bad);
+    }
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    if (!strstr(desc, message)) {
+        PLUG_FAIL("device_add %s { %s }: expected '%s' in '%s'", p->driver,
+                  p->bad, message, desc);
+    }
+    qobject_unref(rsp);
+
+    /* nothing of the device is left, and its backends are all there */
+    rsp = qtest_qmp(qts, "{ 'execute': 'qom-list', 'arguments':"
+                    " { 'path': '/machine/peripheral/dev0' } }");
+    if (!qdict_haskey(rsp, "error")) {
+        PLUG_FAIL("the refused device is still in /machine/peripheral");
+    }
+    qobject_unref(rsp);
+    rsp = NULL;
+    missing = backends_missing(qts, p->backend);
+    if (missing) {
+        PLUG_FAIL("after the refusal, backends gone:%s", missing);
+    }
+
+    /* the corrected device, with the same backends */
+    rsp = qrestricted_device_add(qts, good_driver, "dev0", good);
+    if (!qdict_haskey(rsp, "return")) {
+        PLUG_FAIL("after the refusal, device_add %s { %s } failed: %s",
+                  good_driver, p->good,
+                  qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    }
+    qobject_unref(rsp);
+    rsp = qtest_qmp(qts, "{ 'execute': 'x-query-virtio-status', 'arguments':"
+                    " { 'path': '/machine/peripheral/dev0/virtio-backend' } }");
+    if (!qdict_haskey(rsp, "return")) {
+        PLUG_FAIL("the corrected device does not answer "
+                  "x-query-virtio-status");
+    }
+    st = qdict_get_qdict(rsp, "return");
+    if (strstr(p->good, "restricted-dma-bar") &&
+        (!qdict_haskey(st, "restricted-dma") ||
+         !g_str_equal(qdict_get_str(qdict_get_qdict(st, "restricted-dma"),
+                                    "kind"), "bar"))) {
+        PLUG_FAIL("the corrected device has no BAR window");
+    }
+    qobject_unref(rsp);
+    return qts;
+}

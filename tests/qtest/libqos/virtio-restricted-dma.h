@@ -5,7 +5,8 @@
  * arm "virt") or the machine the test names; the device under test found
  * on virtio-pci or virtio-mmio; its window, a BAR or a restricted-dma-pool,
  * found through QMP and QOM, with an allocator over it for rings and
- * buffers; the status queries; QEMU run for a configuration error.
+ * buffers; the status queries; QEMU run for a configuration error; a
+ * device_add that must be refused and cost nothing.
  *
  * Migration goes through tests/qtest/migration/ (migrate_qmp(),
  * wait_for_migration_complete()), called by the tests: libqos is linked
@@ -298,7 +299,7 @@ void qrestricted_hostile_buffer(QRestrictedDevice *d, QVirtQueue *vq,
  */
 void qrestricted_hostile_indirect(QRestrictedDevice *d, QVirtQueue *vq);
 
-/* ---- QEMU that must not start ------------------------------------- */
+/* ---- QEMU that must not start, or must refuse a device_add --------- */
 
 /*
  * Run QEMU (QTEST_QEMU_BINARY) with @machine (see
@@ -314,5 +315,37 @@ int qrestricted_run(const char *machine, const char *args, char **err);
  */
 void qrestricted_assert_run(const char *machine, const char *args,
                             int status, const char *message);
+
+/*
+ * A refused device_add costs nothing.  qrestricted_plug_refused() starts
+ * the machine for hot-plug (x86: q35; arm: virt) with a PCIe root port
+ * "rp0" and @backend, and device_add @driver with id "dev0" on rp0 and
+ * the JSON members @bad.  QEMU must refuse it with an error that says
+ * @message (or p->message: a QMP error has no hints, where the error at
+ * startup may say more).  Then nothing of the device is left, every
+ * backend on @backend (-drive, -blockdev, -netdev, -chardev, -object) is
+ * still there, and device_add @good_driver (or @driver) with @good and
+ * the same backends works: the device answers x-query-virtio-status.
+ * Failures are reported with g_test_fail(), so that the next case runs.
+ * It returns the machine, for more checks: qtest_quit() it.
+ */
+typedef struct QRestrictedPlug {
+    const char *backend;      /* the backends and any other arguments */
+    const char *driver;
+    const char *bad;          /* JSON members, e.g. "'drive': 'd0'" */
+    const char *good;
+    const char *good_driver;  /* NULL: @driver */
+    const char *message;      /* NULL: what qrestricted_plug_refused() says */
+} QRestrictedPlug;
+
+QTestState *qrestricted_plug_refused(const QRestrictedPlug *p,
+                                     const char *message);
+
+/* device_add @driver, id @id, with the JSON members @props; the reply */
+QDict *qrestricted_device_add(QTestState *qts, const char *driver,
+                              const char *id, const char *props);
+
+/* Is every backend that @args creates still there? */
+void qrestricted_assert_backends(QTestState *qts, const char *args);
 
 #endif
