@@ -745,6 +745,9 @@ static void test_pci_hot_unplug(void)
     qtest_qmp_assert_success(m.qts, "{ 'execute': 'object-del',"
                              " 'arguments': { 'id': 'win0' } }");
     qtest_qmp_assert_success(m.qts, "{ 'execute': 'query-status' }");
+    /* and no other table reached the backend on the way, an empty one */
+    g_assert_cmpint(vu.tables, ==, 1);
+    g_assert_cmpint(vu.table_regions, ==, 1);
 
     qrestricted_stop(&m);
     backend_stop(&vu);
