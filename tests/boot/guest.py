@@ -27,7 +27,7 @@ packages only, and cache them outside the repository keyed by their inputs.
                                        for ARCH, INIT as /init, and the named
                                        modules with their dependencies
 
-ARCH is a Debian architecture: amd64 or arm64.
+ARCH is a Debian architecture: amd64 or arm64.  runner.py boots them.
 """
 
 import argparse
@@ -396,11 +396,27 @@ class Cpio:
         return self.buf.getvalue()
 
 
-def initramfs(arch, init, out, kdir=None, modules=(), extra=()):
+def initramfs(arch, init, out, kdir=None, modules=(), extra=(), files=None):
+    """Write to out a gzipped cpio of Debian's busybox-static for arch, init
+    as /init, the named modules of the kernel in kdir with their
+    dependencies (listed in /lib/modules/order), extra (host file, path)
+    pairs made executable, and files, {path: bytes}."""
     cp = Cpio()
+    made = set()
+
+    def mkdir(d):
+        if d not in made:
+            cp.dir(d)
+            made.add(d)
+
+    def parents(path):
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            mkdir("/".join(parts[:i]))
+
     for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "mnt", "lib",
               "lib/modules", "usr", "usr/bin", "usr/sbin", "etc"):
-        cp.dir(d)
+        mkdir(d)
     with open(busybox(arch), "rb") as fh:
         cp.file("bin/busybox", fh.read(), 0o755)
     cp.symlink("bin/sh", "busybox")
@@ -415,8 +431,12 @@ def initramfs(arch, init, out, kdir=None, modules=(), extra=()):
     # /lib/modules/order: the modules to insmod, dependencies first
     cp.file("lib/modules/order", ("\n".join(names) + "\n").encode())
     for src, dst in extra:
+        parents(dst)
         with open(src, "rb") as fh:
             cp.file(dst, fh.read(), 0o755)
+    for dst, data in sorted((files or {}).items()):
+        parents(dst)
+        cp.file(dst, data)
     data = gzip.compress(cp.finish(), compresslevel=6, mtime=0)
     with open(out + ".tmp", "wb") as fh:
         fh.write(data)
