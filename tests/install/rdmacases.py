@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -235,6 +236,7 @@ class Tap:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.start = time.time()
 
     def ok(self, cond, what, detail=""):
         self.n += 1
@@ -253,6 +255,8 @@ class Tap:
             print("# " + line, flush=True)
 
     def done(self):
+        self.note("%s: %.0f s" % (os.path.basename(sys.argv[0]),
+                                  time.time() - self.start))
         print("1..%d" % self.n, flush=True)
         print("# %d passed, %d failed" % (self.n - self.failed, self.failed),
               flush=True)
