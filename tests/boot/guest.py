@@ -286,8 +286,8 @@ def linux_kernels(name, arch, builds):
                 die("the %s config lacks %s after olddefconfig; fix %s"
                     % (image, ", ".join(missing),
                        " ".join(os.path.basename(f) for f in fragments)))
-            note("building %s %s (arm64: 4 to 10 minutes, x86_64: 6 to 25, "
-                 "by the machine's load)" % (arch, image))
+            note("building %s %s (on 2 cores: 5 to 10 minutes idle, 25 to "
+                 "40 under load)" % (arch, image))
             t = time.time()
             run(*make, spec["target"])
             times.append("%s %.0f s" % (image, time.time() - t))
