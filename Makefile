@@ -105,8 +105,11 @@ bench: build
 	$(NINJA) -C $(QEMU_BUILD) tests/qtest/virtio-restricted-dma-bench
 	tests/bench/run-bench --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
-demo: build
-	scripts/demo --build-dir $(BUILD_DIR)
+# Only what the demo boots: the QEMU targets of its scenes (scripts/demo
+# --qemu-targets; today qemu-system-aarch64 alone) and one guest kernel,
+# in numbered stages with their expected durations.
+demo: assemble
+	@scripts/demo --build-dir $(BUILD_DIR) --ninja "$(NINJA) -C $(QEMU_BUILD)"
 
 export: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) $(BUILD_DIR)/export
