@@ -32,8 +32,6 @@ ARCH is a Debian architecture: amd64 or arm64.  runner.py boots them.
 
 import argparse
 import gzip
-import json
-import socket
 import io
 import os
 import re
@@ -441,28 +439,6 @@ def initramfs(arch, init, out, kdir=None, modules=(), extra=(), files=None):
     with open(out + ".tmp", "wb") as fh:
         fh.write(data)
     os.rename(out + ".tmp", out)
-
-
-class QMP:
-    """A minimal QMP client on a unix socket."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.f = self.sock.makefile("rw")
-        self.f.readline()
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if "return" in r or "error" in r:
-                return r
-
-    def close(self):
-        self.sock.close()
 
 
 def main():
