@@ -1,10 +1,14 @@
 /*
- * arm virt: describe restricted-dma-pool objects in the device tree
+ * arm virt: restricted-dma-pool objects in guest RAM and the device tree
  *
- * For each pool that a device uses, a child of /reserved-memory
+ * The board places every pool when it lays out RAM, at the top of the
+ * first RAM region, and checks that the kernel, initrd and device tree the
+ * boot loader put at its bottom stay clear of them.  When it finishes the
+ * device tree it adds, for each pool that a device uses, a child of
+ * /reserved-memory
  *   restricted-dma@BASE { compatible = "restricted-dma-pool"; reg; phandle }
- * and memory-region = <&pool> on the node of each device that uses it:
- * the virtio_mmio@ADDR node of its transport, or for a virtio-pci device a
+ * and memory-region = <&pool> on the node of each device that uses it: the
+ * virtio_mmio@ADDR node of its transport, or for a virtio-pci device a
  * child node of the PCIe host bridge at its devfn (nested under the nodes
  * of the bridges above it), as the PCI bus binding defines.
  *
@@ -13,6 +17,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qapi/error.h"
 #include "hw/arm/virt.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_bus.h"
@@ -24,26 +29,63 @@
 #include "system/device_tree.h"
 #include <libfdt.h>
 
-void virt_restricted_dma_get_ram(Object *host, hwaddr *ram_base,
-                                 uint64_t *ram_size, hwaddr *boot_base,
-                                 uint64_t *boot_size)
+bool virt_restricted_dma_place(VirtMachineState *vms, bool firmware,
+                               Error **errp)
 {
-    VirtMachineState *vms = VIRT_MACHINE(host);
-    MachineState *ms = MACHINE(host);
+    MachineState *ms = MACHINE(vms);
+    hwaddr base = vms->memmap[VIRT_MEM].base;
+
+    if (!restricted_dma_pool_place_all(base, ms->ram_size, !firmware, errp)) {
+        return false;
+    }
+    if (firmware && ms->numa_state->num_nodes &&
+        restricted_dma_pool_lowest(base + ms->ram_size) < base + ms->ram_size) {
+        error_setg(errp, "restricted-dma-pool cannot be used with firmware "
+                   "and NUMA nodes: the board hides pools from the firmware "
+                   "at the top of RAM, which NUMA nodes describe");
+        return false;
+    }
+    return true;
+}
+
+static void virt_restricted_dma_hidden(RestrictedDMAPool *pool, void *opaque)
+{
+    pool->reserved = true;
+}
+
+uint64_t virt_restricted_dma_ram_size(VirtMachineState *vms, bool firmware)
+{
+    MachineState *ms = MACHINE(vms);
+    hwaddr base = vms->memmap[VIRT_MEM].base;
+
+    /*
+     * Firmware (UEFI) tells the guest its memory map, and knows nothing of
+     * pools: it would hand their RAM out.  So it is told only about the RAM
+     * below them, and the guest learns about each pool from the capability
+     * of the virtio-pci devices that use it.
+     */
+    if (firmware) {
+        restricted_dma_pool_foreach(virt_restricted_dma_hidden, NULL);
+        return restricted_dma_pool_lowest(base + ms->ram_size) - base;
+    }
+    return ms->ram_size;
+}
+
+bool virt_restricted_dma_check_boot(VirtMachineState *vms, Error **errp)
+{
     struct arm_boot_info *info = &vms->bootinfo;
 
-    *ram_base = vms->memmap[VIRT_MEM].base;
-    *ram_size = ms->ram_size;
-    *boot_base = *ram_base;
-    *boot_size = 0;
-    if (info->kernel_filename && !info->firmware_loaded) {
-        /*
-         * arm_load_kernel() put the kernel, then the initrd, then (2 MiB
-         * aligned) the device tree at the bottom of RAM.
-         */
-        *boot_size = QEMU_ALIGN_UP(info->dtb_start + vms->fdt_size,
-                                   RESTRICTED_DMA_POOL_ALIGN) - *ram_base;
+    if (!info->kernel_filename || info->firmware_loaded) {
+        return true;
     }
+    /*
+     * arm_load_kernel() put the kernel, then the initrd, then (2 MiB
+     * aligned) the device tree at the bottom of RAM.
+     */
+    return restricted_dma_pool_check_free(info->loader_start,
+               QEMU_ALIGN_UP(info->dtb_start + vms->fdt_size,
+                             RESTRICTED_DMA_POOL_ALIGN) - info->loader_start,
+               "the kernel, initrd and device tree", errp);
 }
 
 /*
@@ -56,7 +98,8 @@ static uint32_t virt_restricted_dma_pool_node(void *fdt,
 {
     g_autofree char *node = g_strdup_printf("/reserved-memory/"
                                             "restricted-dma@%" PRIx64,
-                                            pool->base);
+                                            pool->addr);
+    uint32_t phandle = qemu_fdt_alloc_phandle(fdt);
 
     if (fdt_path_offset(fdt, "/reserved-memory") < 0) {
         qemu_fdt_add_subnode(fdt, "/reserved-memory");
@@ -64,30 +107,30 @@ static uint32_t virt_restricted_dma_pool_node(void *fdt,
         qemu_fdt_setprop_cell(fdt, "/reserved-memory", "#size-cells", 2);
         qemu_fdt_setprop(fdt, "/reserved-memory", "ranges", NULL, 0);
     }
-    pool->phandle = qemu_fdt_alloc_phandle(fdt);
     qemu_fdt_add_subnode(fdt, node);
     qemu_fdt_setprop_string(fdt, node, "compatible", "restricted-dma-pool");
-    qemu_fdt_setprop_sized_cells(fdt, node, "reg", 2, pool->base,
+    qemu_fdt_setprop_sized_cells(fdt, node, "reg", 2, pool->addr,
                                  2, pool->size);
-    qemu_fdt_setprop_cell(fdt, node, "phandle", pool->phandle);
-    return pool->phandle;
+    qemu_fdt_setprop_cell(fdt, node, "phandle", phandle);
+    return phandle;
 }
 
-/* The node of the transport of @vdev, created if it is a PCI device. */
-static char *virt_restricted_dma_dev_node(VirtMachineState *vms,
+/*
+ * The device-tree node of the transport of @vdev.  For a PCI device, the
+ * node and those of the bridges above it are created in @fdt if it is not
+ * NULL.
+ */
+static char *virt_restricted_dma_dev_node(VirtMachineState *vms, void *fdt,
                                           VirtIODevice *vdev)
 {
-    void *fdt = MACHINE(vms)->fdt;
-    BusState *bus = qdev_get_parent_bus(DEVICE(vdev));
-    DeviceState *proxy = bus->parent;
+    DeviceState *proxy = qdev_get_parent_bus(DEVICE(vdev))->parent;
     g_autoptr(GPtrArray) chain = g_ptr_array_new();
     char *node;
     int i;
 
     if (object_dynamic_cast(OBJECT(proxy), TYPE_VIRTIO_MMIO)) {
-        SysBusDevice *sbd = SYS_BUS_DEVICE(proxy);
-
-        return g_strdup_printf("/virtio_mmio@%" PRIx64, sbd->mmio[0].addr);
+        return g_strdup_printf("/virtio_mmio@%" PRIx64,
+                               SYS_BUS_DEVICE(proxy)->mmio[0].addr);
     }
 
     /* the PCI device, and the bridges above it up to the root bus */
@@ -105,7 +148,7 @@ static char *virt_restricted_dma_dev_node(VirtMachineState *vms,
 
         g_free(node);
         node = child;
-        if (fdt_path_offset(fdt, node) < 0) {
+        if (fdt && fdt_path_offset(fdt, node) < 0) {
             qemu_fdt_add_subnode(fdt, node);
             qemu_fdt_setprop_cells(fdt, node, "reg",
                                    (pci_dev_bus_num(d) << 16) |
@@ -127,15 +170,19 @@ static void virt_restricted_dma_pool_fdt(RestrictedDMAPool *pool,
     uint32_t phandle;
     int i;
 
+    if (!pool->described) {
+        return;     /* firmware: the RAM the guest is told about ends below */
+    }
     if (!pool->users->len) {
         warn_report("restricted-dma-pool '%s' is used by no device, so it is "
                     "not described to the guest", restricted_dma_pool_id(pool));
         return;
     }
     phandle = virt_restricted_dma_pool_node(fdt, pool);
+    pool->reserved = true;
     for (i = 0; i < pool->users->len; i++) {
         g_autofree char *node =
-            virt_restricted_dma_dev_node(vms,
+            virt_restricted_dma_dev_node(vms, fdt,
                                          g_ptr_array_index(pool->users, i));
 
         qemu_fdt_setprop_cell(fdt, node, "memory-region", phandle);
@@ -152,21 +199,13 @@ static void virt_restricted_dma_pool_warn(RestrictedDMAPool *pool,
     if (!pool->users->len) {
         return;
     }
+    pool->reserved = true;      /* if the user adds the node */
     for (i = 0; i < pool->users->len; i++) {
-        VirtIODevice *vdev = g_ptr_array_index(pool->users, i);
-        DeviceState *proxy = qdev_get_parent_bus(DEVICE(vdev))->parent;
+        g_autofree char *node =
+            virt_restricted_dma_dev_node(vms, NULL,
+                                         g_ptr_array_index(pool->users, i));
 
-        if (object_dynamic_cast(OBJECT(proxy), TYPE_VIRTIO_MMIO)) {
-            g_string_append_printf(nodes, " /virtio_mmio@%" PRIx64,
-                                   SYS_BUS_DEVICE(proxy)->mmio[0].addr);
-        } else {
-            PCIDevice *d = PCI_DEVICE(proxy);
-
-            g_string_append_printf(nodes, " the PCI device %02x:%02x.%x "
-                                   "under %s", pci_dev_bus_num(d),
-                                   PCI_SLOT(d->devfn), PCI_FUNC(d->devfn),
-                                   vms->pciehb_nodename);
-        }
+        g_string_append_printf(nodes, " %s", node);
     }
     warn_report("-dtb: QEMU cannot add restricted-dma-pool '%s' to a "
                 "device tree it did not write; add to it: /reserved-memory "
@@ -175,8 +214,8 @@ static void virt_restricted_dma_pool_warn(RestrictedDMAPool *pool,
                 "\"restricted-dma-pool\"; reg = <0x%" PRIx64 " 0x%" PRIx64
                 " 0x%" PRIx64 " 0x%" PRIx64 ">; }; }; and "
                 "memory-region = <&pool>; on:%s",
-                restricted_dma_pool_id(pool), pool->base, pool->base >> 32,
-                pool->base & 0xffffffff, pool->size >> 32,
+                restricted_dma_pool_id(pool), pool->addr, pool->addr >> 32,
+                pool->addr & 0xffffffff, pool->size >> 32,
                 pool->size & 0xffffffff, nodes->str);
 }
 

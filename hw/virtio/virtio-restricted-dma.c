@@ -2,13 +2,13 @@
  * Restricted DMA for virtio devices: the transport-independent core
  *
  * The device's DMA address space is private.  It holds the window (an
- * alias of its backing memory at the window's current bus address) over a
- * catch-all region of lowest priority that covers every other address and
- * rejects each access to it.  The address space allows no bounce buffers,
- * so address_space_map() of anything but the window fails.  On top of that
- * the virtio core checks every ring, indirect table and buffer against the
- * window before it uses it, so that a driver's bad address is reported
- * precisely, before any access.
+ * alias of the memory its provider backs it with, at the window's current
+ * bus address) over a catch-all region of lowest priority that covers
+ * every other address and rejects each access to it.  The address space
+ * allows no bounce buffers, so address_space_map() of anything but the
+ * window fails.  On top of that the virtio core checks every ring,
+ * indirect table and buffer against the window before it uses it, so that
+ * a driver's bad address is reported precisely, before any access.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -19,107 +19,67 @@
 #include "qemu/main-loop.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
-#include "qapi/visitor.h"
 #include "qapi/qapi-events-virtio.h"
+#include "exec/cpu-common.h"
 #include "hw/qdev-properties.h"
 #include "hw/core/qdev-prop-internal.h"
 #include "hw/virtio/virtio.h"
+#include "hw/virtio/virtio-bus.h"
 #include "hw/virtio/virtio-restricted-dma.h"
 #include "hw/virtio/vhost.h"
 #include "system/hostmem.h"
+#include "system/reset.h"
+#include "exec/address-spaces.h"
 #include "migration/vmstate.h"
-#include "standard-headers/linux/virtio_ids.h"
 #include "trace.h"
 
 struct VirtIORestrictedDMA {
     VirtIODevice *vdev;
-    Object *holder;         /* holds the memory @vdev lives in */
-    VirtioRestrictedDmaKind kind;
+    Object *provider;
+    VirtIORestrictedDMAProviderClass *pc;
+    const char *prop;       /* the property that asked for the window */
     uint64_t size;
-    int bar;
-    char *pool;
+    bool gated;             /* closed until the transport enables DMA */
 
+    /* the address space, once the device is plugged */
+    bool built;
+    Object *holder;         /* holds the memory @vdev lives in */
     MemoryRegion root;      /* the device's view of the bus */
     MemoryRegion outside;   /* every address but the window */
-    MemoryRegion window;    /* alias of the backing at the bus address */
+    MemoryRegion window;    /* alias of the backing at its bus address */
+    MemoryRegion anywhere;  /* opt-in, unconfined: all of system memory */
     AddressSpace as;
+    bool dma_enabled;       /* the transport lets the device DMA */
 
-    bool open;              /* the transport lets the device DMA */
-    hwaddr base;            /* bus address of the window */
+    /*
+     * Every access is checked against the window: always, but for the
+     * opt-in policy before a driver accepted the feature.  @latched: a
+     * driver of an opt-in device accepted it since the machine was last
+     * reset.
+     */
+    bool confined;
+    bool latched;
 
     bool tripped;           /* a violation broke the device since reset */
     uint64_t refusals;
     uint64_t violations;
     uint64_t backend_errors;    /* not migrated: the backend is per host */
 
-    /* migration */
-    bool loaded;
-    uint32_t in_kind;
-    uint64_t in_size;
-    uint64_t in_base;
-    int32_t in_policy;
+    bool loaded;            /* the migration stream had the subsection */
 };
 
 const PropertyInfo qdev_prop_virtio_restricted_dma_policy = {
     .type = "VirtioRestrictedDmaPolicy",
-    .description = "refuse/tolerate (a driver without restricted DMA)",
+    .description = "What the device does with a driver that does not "
+                   "accept VIRTIO_F_RESTRICTED_DMA: refuse (FEATURES_OK "
+                   "does not latch), tolerate (it runs, confined all the "
+                   "same) or opt-in (it runs unconfined; a driver that "
+                   "accepts the feature confines the device until the "
+                   "machine is reset); needs a window",
     .enum_table = &VirtioRestrictedDmaPolicy_lookup,
     .get = qdev_propinfo_get_enum,
     .set = qdev_propinfo_set_enum,
     .set_default_value = qdev_propinfo_set_default_value_enum,
-};
-
-/*
- * iommu_platform: a bit of host_features like the other common feature
- * properties, except that the device also learns whether the user set it,
- * because restricted DMA turns ACCESS_PLATFORM on and must not override an
- * explicit iommu_platform=off.  The default (off) is the zeroed field, so
- * that every call of the setter is the user's.
- */
-static void virtio_iommu_platform_get(Object *obj, Visitor *v,
-                                      const char *name, void *opaque,
-                                      Error **errp)
-{
-    const Property *prop = opaque;
-    uint64_t *p = object_field_prop_ptr(obj, prop);
-    bool value = *p & BIT_ULL(prop->bitnr);
-
-    visit_type_bool(v, name, &value, errp);
-}
-
-static void virtio_iommu_platform_set(Object *obj, Visitor *v,
-                                      const char *name, void *opaque,
-                                      Error **errp)
-{
-    const Property *prop = opaque;
-    uint64_t *p = object_field_prop_ptr(obj, prop);
-    bool value;
-
-    if (!visit_type_bool(v, name, &value, errp)) {
-        return;
-    }
-    if (value) {
-        *p |= BIT_ULL(prop->bitnr);
-    } else {
-        *p &= ~BIT_ULL(prop->bitnr);
-    }
-    VIRTIO_DEVICE(obj)->iommu_platform_set = true;
-}
-
-static void virtio_iommu_platform_set_default(ObjectProperty *op,
-                                              const Property *prop)
-{
-    /* Shown by -device help; not applied through the setter. */
-    object_property_set_default_bool(op, false);
-    op->init = NULL;
-}
-
-const PropertyInfo qdev_prop_virtio_iommu_platform = {
-    .type = "bool",
-    .description = "on/off",
-    .get = virtio_iommu_platform_get,
-    .set = virtio_iommu_platform_set,
-    .set_default_value = virtio_iommu_platform_set_default,
 };
 
 char *virtio_restricted_dma_size_arg(uint64_t size)
@@ -134,53 +94,72 @@ char *virtio_restricted_dma_size_arg(uint64_t size)
     return g_strdup_printf("%" PRIu64, size);
 }
 
-/* The type the user named: the proxy of a virtio-*-pci device. */
-static const char *virtio_rdma_user_type(VirtIODevice *vdev)
+/*
+ * The device the user named: the proxy a virtio-pci or virtio-ccw device
+ * is embedded in, or the device itself.
+ */
+static DeviceState *virtio_restricted_dma_user_dev(VirtIODevice *vdev)
 {
-    BusState *bus = qdev_get_parent_bus(DEVICE(vdev));
+    Object *parent = OBJECT(vdev)->parent;
 
-    if (bus && bus->parent &&
-        object_dynamic_cast(OBJECT(bus->parent), "pci-device")) {
-        return object_get_typename(OBJECT(bus->parent));
+    if (parent && object_dynamic_cast(parent, TYPE_DEVICE)) {
+        return DEVICE(parent);
     }
-    return object_get_typename(OBJECT(vdev));
+    return DEVICE(vdev);
 }
 
-static const char *virtio_rdma_path(VirtIODevice *vdev)
+static const char *virtio_restricted_dma_user_type(VirtIODevice *vdev)
 {
-    /* The device the user named: the proxy of a virtio-*-pci device. */
-    DeviceState *dev = DEVICE(vdev);
-    BusState *bus = qdev_get_parent_bus(dev);
+    return object_get_typename(OBJECT(virtio_restricted_dma_user_dev(vdev)));
+}
 
-    if (!dev->id && bus && bus->parent && bus->parent->id) {
-        return bus->parent->id;
-    }
+static const char *virtio_restricted_dma_path(VirtIODevice *vdev)
+{
+    DeviceState *dev = virtio_restricted_dma_user_dev(vdev);
+
     return dev->id ? dev->id : vdev->name;
 }
 
-uint64_t virtio_restricted_dma_min_size(VirtIODevice *vdev)
+bool virtio_restricted_dma_claim_memdev(HostMemoryBackend *be,
+                                        const char *what, Error **errp)
 {
-    uint64_t total = VIRTIO_RESTRICTED_DMA_MAX_REQUEST;
-    int i;
-
-    for (i = 0; i < VIRTIO_QUEUE_MAX; i++) {
-        uint64_t n = virtio_queue_get_max_num(vdev, i);
-
-        if (!n) {
-            continue;
-        }
-        total += ROUND_UP(16 * n, 16) + ROUND_UP(6 + 2 * n, 16) +
-                 ROUND_UP(6 + 8 * n, 16);
+    if (host_memory_backend_is_mapped(be)) {
+        error_setg(errp, "%s is already in use", what);
+        error_append_hint(errp, "Give each window a memory backend of its "
+                          "own.\n");
+        return false;
     }
-    return total;
+    host_memory_backend_set_mapped(be, true);
+    return true;
 }
 
-static const char *vhost_backend_name(struct vhost_dev *hdev)
+void virtio_restricted_dma_release_memdev(HostMemoryBackend *be)
 {
-    if (!hdev->vhost_ops) {
-        return "vhost";
+    host_memory_backend_set_mapped(be, false);
+}
+
+/* Can a vhost-user backend map @mr: shared memory with a file descriptor? */
+static bool virtio_restricted_dma_shareable(MemoryRegion *mr)
+{
+    while (mr->alias) {
+        mr = mr->alias;
     }
-    switch (hdev->vhost_ops->backend_type) {
+    return mr->ram_block && memory_region_get_fd(mr) >= 0 &&
+           qemu_ram_is_shared(mr->ram_block);
+}
+
+static void virtio_restricted_dma_hint_shared(Error **errp)
+{
+    error_append_hint(errp, "Put the window in memory the backend can map, "
+                      "and nothing else: -object memory-backend-memfd,"
+                      "id=win0,size=8M,share=on, then "
+                      "restricted-dma-bar-memdev=win0 on a virtio-pci "
+                      "device, or memdev=win0 on the restricted-dma-pool.\n");
+}
+
+static const char *virtio_restricted_dma_vhost_name(VhostBackendType type)
+{
+    switch (type) {
     case VHOST_BACKEND_TYPE_KERNEL:
         return "vhost-kernel";
     case VHOST_BACKEND_TYPE_USER:
@@ -192,134 +171,181 @@ static const char *vhost_backend_name(struct vhost_dev *hdev)
     }
 }
 
-bool virtio_restricted_dma_shareable(HostMemoryBackend *be)
+/*
+ * A vhost backend of @type is given the device's memory by its memory
+ * table: may it serve a device confined to a window?  @by_type: the
+ * device type always has such a backend (checked before it connects).
+ */
+static bool virtio_restricted_dma_check_vhost(VirtIODevice *vdev,
+                                              VhostBackendType type,
+                                              bool by_type, Error **errp)
 {
-    return be && host_memory_backend_get_memory(be) &&
-           memory_region_get_fd(host_memory_backend_get_memory(be)) >= 0 &&
-           object_property_get_bool(OBJECT(be), "share", NULL);
-}
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
+    const char *utype = virtio_restricted_dma_user_type(vdev);
 
-static void virtio_rdma_hint_shared(Error **errp)
-{
-    error_append_hint(errp, "Put the window in memory the backend can map, "
-                      "and nothing else: -object memory-backend-memfd,"
-                      "id=win0,size=8M,share=on, then "
-                      "restricted-dma-bar-memdev=win0 on a virtio-pci "
-                      "device, or memdev=win0 on the restricted-dma-pool.\n");
-}
-
-bool virtio_restricted_dma_check_type(const char *type, const char *prop,
-                                      bool shared, Error **errp)
-{
-    if (g_str_has_prefix(type, "vhost-user-")) {
-        if (shared) {
+    if (vdev->restricted_dma_policy == VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN) {
+        error_setg(errp, VIRTIO_RESTRICTED_DMA_PROP_POLICY "=opt-in cannot "
+                   "be used with a vhost backend: the backend's memory "
+                   "would have to shrink to the window when the guest opts "
+                   "in");
+        error_append_hint(errp, "Use " VIRTIO_RESTRICTED_DMA_PROP_POLICY
+                          "=refuse or tolerate.\n");
+        return false;
+    }
+    if (vhost_backend_follows_dma_as(type)) {
+        if (virtio_restricted_dma_shareable(r->pc->get_memory(r->provider))) {
             return true;
         }
-        error_setg(errp, "%s cannot be used with %s unless the window is "
-                   "shared memory with a file descriptor: its vhost-user "
-                   "backend is given the window as its only memory", prop,
-                   type);
-        virtio_rdma_hint_shared(errp);
-        return false;
-    }
-    if (g_str_has_prefix(type, "vhost-")) {
-        error_setg(errp, "%s cannot be used with %s: its vhost backend maps "
-                   "all of guest RAM, outside the device's restricted DMA "
-                   "address space", prop, type);
-        error_append_hint(errp, "Use the device emulated in QEMU, or its "
-                          "vhost-user form with a shared window.\n");
-        return false;
-    }
-    return true;
-}
-
-bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
-                                        uint64_t size, bool shared,
-                                        Error **errp)
-{
-    VirtioDeviceClass *vdc = VIRTIO_DEVICE_GET_CLASS(vdev);
-    const char *type = virtio_rdma_user_type(vdev);
-    uint64_t min;
-
-    switch (vdev->device_id) {
-    case VIRTIO_ID_BALLOON:
-    case VIRTIO_ID_MEM:
-    case VIRTIO_ID_PMEM:
-        error_setg(errp, "%s cannot be used with %s: the device works on "
-                   "guest RAM by design, outside any window", prop, type);
-        error_append_hint(errp, "Remove %s from this device.\n", prop);
-        return false;
-    }
-
-    if (vdc->get_vhost && vdc->get_vhost(vdev)) {
-        struct vhost_dev *hdev = vdc->get_vhost(vdev);
-        bool user = hdev->vhost_ops &&
-                    hdev->vhost_ops->backend_type == VHOST_BACKEND_TYPE_USER;
-
-        /*
-         * A vhost-user backend takes its memory table from the device's
-         * address space (hw/virtio/vhost.c), so it is given the window
-         * alone, if it can map it.  vhost-kernel and vhost-vdpa take all
-         * of guest RAM or an IOMMU's view.
-         */
-        if (user && !shared) {
+        if (by_type) {
+            error_setg(errp, "%s cannot be used with %s unless the window "
+                       "is shared memory with a file descriptor: its "
+                       "vhost-user backend is given the window as its only "
+                       "memory", r->prop, utype);
+        } else {
             error_setg(errp, "%s cannot be used with a vhost-user backend "
                        "unless the window is shared memory with a file "
                        "descriptor: the backend is given the window as its "
-                       "only memory", prop);
-            virtio_rdma_hint_shared(errp);
-            return false;
+                       "only memory", r->prop);
         }
-        if (!user) {
-            error_setg(errp, "%s cannot be used with a %s backend: it maps "
-                       "all of guest RAM, outside the device's restricted "
-                       "DMA address space", prop, vhost_backend_name(hdev));
-            error_append_hint(errp, "Use a backend emulated in QEMU (for a "
-                              "network device: vhost=off on its -netdev), "
-                              "or a vhost-user backend with a shared "
-                              "window.\n");
-            return false;
-        }
+        virtio_restricted_dma_hint_shared(errp);
+        return false;
     }
-    if (!virtio_restricted_dma_check_type(type, prop, shared, errp)) {
+    if (by_type) {
+        error_setg(errp, "%s cannot be used with %s: its vhost backend maps "
+                   "all of guest RAM, outside the device's restricted DMA "
+                   "address space", r->prop, utype);
+        error_append_hint(errp, "Use the device emulated in QEMU, or its "
+                          "vhost-user form with a shared window.\n");
+    } else {
+        error_setg(errp, "%s cannot be used with a %s backend: it maps all "
+                   "of guest RAM, outside the device's restricted DMA "
+                   "address space", r->prop,
+                   virtio_restricted_dma_vhost_name(type));
+        error_append_hint(errp, "Use a backend emulated in QEMU (for a "
+                          "network device: vhost=off on its -netdev), or a "
+                          "vhost-user backend with a shared window.\n");
+    }
+    return false;
+}
+
+bool virtio_restricted_dma_realize(VirtIODevice *vdev, Error **errp)
+{
+    VirtioDeviceClass *vdc = VIRTIO_DEVICE_GET_CLASS(vdev);
+    BusState *qbus = qdev_get_parent_bus(DEVICE(vdev));
+    VirtioBusClass *vbc = VIRTIO_BUS_GET_CLASS(qbus);
+    VirtIORestrictedDMARequest req = { 0 };
+    VirtIORestrictedDMAProviderClass *pc;
+    VirtIORestrictedDMA *r;
+    const char *type = virtio_restricted_dma_user_type(vdev);
+
+    if (vbc->get_restricted_dma) {
+        if (!vbc->get_restricted_dma(qbus->parent, &req, errp)) {
+            goto fail;
+        }
+    } else if (vdev->restricted_dma_pool) {
+        error_setg(errp, VIRTIO_RESTRICTED_DMA_PROP_POOL " cannot be used "
+                   "on a %s: the transport cannot give its device a "
+                   "restricted DMA window", object_get_typename(OBJECT(qbus)));
+        error_append_hint(errp, "Use a virtio-pci or virtio-mmio device.\n");
         return false;
     }
 
+    if (!req.provider) {
+        if (vdev->restricted_dma_policy !=
+            VIRTIO_RESTRICTED_DMA_POLICY_REFUSE) {
+            error_setg(errp, VIRTIO_RESTRICTED_DMA_PROP_POLICY "=%s needs a "
+                       "restricted DMA window",
+                       VirtioRestrictedDmaPolicy_str(
+                           vdev->restricted_dma_policy));
+            error_append_hint(errp, "Give the device a window with "
+                              VIRTIO_RESTRICTED_DMA_PROP_POOL ", or "
+                              "restricted-dma-bar-size (virtio-pci), or drop "
+                              VIRTIO_RESTRICTED_DMA_PROP_POLICY ".\n");
+            goto fail;
+        }
+        return true;
+    }
+
+    /* The window, by its provider's own rules. */
+    pc = VIRTIO_RESTRICTED_DMA_PROVIDER_GET_CLASS(req.provider);
+    if (pc->attach && !pc->attach(req.provider, vdev, &req, errp)) {
+        goto fail;
+    }
+    r = g_new0(VirtIORestrictedDMA, 1);
+    r->vdev = vdev;
+    r->provider = object_ref(req.provider);
+    r->pc = pc;
+    r->prop = req.prop;
+    r->size = memory_region_size(pc->get_memory(req.provider));
+    r->gated = req.gated;
+    vdev->restricted_dma = r;
+
+    /* The device. */
+    if (vdc->reaches_guest_ram) {
+        error_setg(errp, "%s cannot be used with %s: the device works on "
+                   "guest RAM by design, outside any window", req.prop, type);
+        error_append_hint(errp, "Remove %s from this device.\n", req.prop);
+        goto undo;
+    }
+    /* A device type that always has a vhost backend, before it connects. */
+    if (vdc->vhost_backend != VHOST_BACKEND_TYPE_NONE &&
+        !virtio_restricted_dma_check_vhost(vdev, vdc->vhost_backend, true,
+                                           errp)) {
+        goto undo;
+    }
     if (vdev->iommu_platform_set &&
         !virtio_host_has_feature(vdev, VIRTIO_F_IOMMU_PLATFORM)) {
         error_setg(errp, "%s needs VIRTIO_F_ACCESS_PLATFORM, but "
-                   "iommu_platform=off was given", prop);
+                   "iommu_platform=off was given", req.prop);
         error_append_hint(errp, "Drop iommu_platform=off: restricted DMA "
                           "offers ACCESS_PLATFORM by itself.\n");
-        return false;
+        goto undo;
     }
-
-    min = virtio_restricted_dma_min_size(vdev);
-    if (size < min) {
-        g_autofree char *want = size_to_str(min);
-        g_autofree char *have = size_to_str(size);
-        g_autofree char *hint = virtio_restricted_dma_size_arg(pow2ceil(min));
-
-        error_setg(errp, "%s=%s is below the minimum of %s (%" PRIu64
-                   " bytes) for %s: its virtqueues at their maximum size "
-                   "plus one %u KiB request", prop, have, want, min, type,
-                   (unsigned)(VIRTIO_RESTRICTED_DMA_MAX_REQUEST / KiB));
-        error_append_hint(errp, "Use %s=%s or more.\n", prop, hint);
-        return false;
+    /* Its transport: bit 27 is ANY_LAYOUT on a legacy interface. */
+    if (req.legacy) {
+        error_setg(errp, "%s needs a modern-only (virtio 1.x) device; %s "
+                   "here has a legacy interface, where bit 27 means "
+                   "something else", req.prop, type);
+        if (req.legacy_hint) {
+            error_append_hint(errp, "%s\n", req.legacy_hint);
+        }
+        goto undo;
     }
+    g_free(req.legacy_hint);
     return true;
+
+undo:
+    virtio_restricted_dma_unrealize(vdev);
+fail:
+    g_free(req.legacy_hint);
+    return false;
 }
 
-static bool virtio_rdma_outside_accepts(void *opaque, hwaddr addr,
-                                        unsigned size, bool is_write,
-                                        MemTxAttrs attrs)
+/* The most memory the rings of @vdev can take, plus one request. */
+static uint64_t virtio_restricted_dma_min_size(VirtIODevice *vdev)
+{
+    uint64_t total = VIRTIO_RESTRICTED_DMA_MAX_REQUEST;
+    int i;
+
+    for (i = 0; i < VIRTIO_QUEUE_MAX; i++) {
+        total += virtio_queue_get_max_rings_size(vdev, i);
+    }
+    return total;
+}
+
+static bool virtio_restricted_dma_outside_accepts(void *opaque, hwaddr addr,
+                                                  unsigned size,
+                                                  bool is_write,
+                                                  MemTxAttrs attrs)
 {
     return true;
 }
 
-static MemTxResult virtio_rdma_outside_read(void *opaque, hwaddr addr,
-                                            uint64_t *data, unsigned size,
-                                            MemTxAttrs attrs)
+static MemTxResult virtio_restricted_dma_outside_read(void *opaque,
+                                                      hwaddr addr,
+                                                      uint64_t *data,
+                                                      unsigned size,
+                                                      MemTxAttrs attrs)
 {
     VirtIORestrictedDMA *r = opaque;
 
@@ -328,9 +354,11 @@ static MemTxResult virtio_rdma_outside_read(void *opaque, hwaddr addr,
     return MEMTX_ACCESS_ERROR;
 }
 
-static MemTxResult virtio_rdma_outside_write(void *opaque, hwaddr addr,
-                                             uint64_t data, unsigned size,
-                                             MemTxAttrs attrs)
+static MemTxResult virtio_restricted_dma_outside_write(void *opaque,
+                                                       hwaddr addr,
+                                                       uint64_t data,
+                                                       unsigned size,
+                                                       MemTxAttrs attrs)
 {
     VirtIORestrictedDMA *r = opaque;
 
@@ -338,15 +366,15 @@ static MemTxResult virtio_rdma_outside_write(void *opaque, hwaddr addr,
     return MEMTX_ACCESS_ERROR;
 }
 
-static const MemoryRegionOps virtio_rdma_outside_ops = {
-    .read_with_attrs = virtio_rdma_outside_read,
-    .write_with_attrs = virtio_rdma_outside_write,
+static const MemoryRegionOps virtio_restricted_dma_outside_ops = {
+    .read_with_attrs = virtio_restricted_dma_outside_read,
+    .write_with_attrs = virtio_restricted_dma_outside_write,
     .endianness = DEVICE_NATIVE_ENDIAN,
     .valid = {
         .min_access_size = 1,
         .max_access_size = 8,
         .unaligned = true,
-        .accepts = virtio_rdma_outside_accepts,
+        .accepts = virtio_restricted_dma_outside_accepts,
     },
     .impl = {
         .min_access_size = 1,
@@ -355,31 +383,74 @@ static const MemoryRegionOps virtio_rdma_outside_ops = {
     },
 };
 
-bool virtio_restricted_dma_check_unused(VirtIODevice *vdev, Error **errp)
+/* Confine the device to its window, or (opt-in, unlatched) let it go. */
+static void virtio_restricted_dma_set_confined(VirtIORestrictedDMA *r,
+                                               bool confined)
 {
-    if (!vdev->rdma &&
-        vdev->rdma_policy != VIRTIO_RESTRICTED_DMA_POLICY_REFUSE) {
-        error_setg(errp, "restricted-dma-policy=%s needs a restricted DMA "
-                   "window",
-                   VirtioRestrictedDmaPolicy_str(vdev->rdma_policy));
-        error_append_hint(errp, "Give the device a window with "
-                          "restricted-dma-pool, or restricted-dma-bar-size "
-                          "(virtio-pci), or drop restricted-dma-policy.\n");
-        return false;
+    if (r->confined == confined) {
+        return;
     }
-    return true;
+    r->confined = confined;
+    memory_region_set_enabled(&r->anywhere, !confined);
 }
 
-void virtio_restricted_dma_init(VirtIODevice *vdev,
-                                const VirtIORestrictedDMAWindow *w)
+static void virtio_restricted_dma_set_latched(VirtIORestrictedDMA *r,
+                                              bool latched)
 {
-    VirtIORestrictedDMA *r = g_new0(VirtIORestrictedDMA, 1);
-    Object *owner = OBJECT(vdev);
-    g_autofree char *asname = g_strdup_printf("virtio-restricted-dma-%s",
-                                              vdev->name);
-    uint64_t size = w->size;
+    trace_virtio_restricted_dma_latch(r->vdev->name, latched);
+    r->latched = latched;
+    virtio_restricted_dma_set_confined(r, latched);
+}
 
-    r->vdev = vdev;
+/*
+ * Opt-in: only a machine reset clears the latch, not a device reset nor a
+ * PCI function reset, which a guest can do: a kexec into a kernel that does
+ * not know the feature must not silently lose the restriction.
+ */
+static void virtio_restricted_dma_machine_reset(void *opaque)
+{
+    VirtIORestrictedDMA *r = opaque;
+
+    if (r->latched) {
+        virtio_restricted_dma_set_latched(r, false);
+    }
+}
+
+bool virtio_restricted_dma_plug(VirtIODevice *vdev, Error **errp)
+{
+    VirtioDeviceClass *vdc = VIRTIO_DEVICE_GET_CLASS(vdev);
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
+    Object *owner = OBJECT(vdev);
+    g_autofree char *asname = NULL;
+    uint64_t min;
+
+    if (!r) {
+        return true;
+    }
+
+    min = virtio_restricted_dma_min_size(vdev);
+    if (r->size < min) {
+        g_autofree char *want = size_to_str(min);
+        g_autofree char *have = size_to_str(r->size);
+        g_autofree char *hint = virtio_restricted_dma_size_arg(pow2ceil(min));
+
+        error_setg(errp, "%s: a window of %s is below the minimum of %s (%"
+                   PRIu64 " bytes) for %s: its virtqueues at their maximum "
+                   "size plus one %u KiB request", r->prop, have, want, min,
+                   virtio_restricted_dma_user_type(vdev),
+                   (unsigned)(VIRTIO_RESTRICTED_DMA_MAX_REQUEST / KiB));
+        error_append_hint(errp, "Give the window %s or more.\n", hint);
+        return false;
+    }
+    /* A vhost backend the device got from its own backend (a netdev). */
+    if (vdc->get_vhost && vdc->get_vhost(vdev) &&
+        vdc->get_vhost(vdev)->vhost_ops &&
+        !virtio_restricted_dma_check_vhost(
+            vdev, vdc->get_vhost(vdev)->vhost_ops->backend_type, false,
+            errp)) {
+        return false;
+    }
+
     /*
      * The regions below are the device's, and the flat views of the
      * address space hold references to it until RCU is done with them.
@@ -392,208 +463,287 @@ void virtio_restricted_dma_init(VirtIODevice *vdev,
     if (r->holder) {
         object_ref(r->holder);
     }
-    r->kind = w->kind;
-    r->size = size;
-    r->bar = w->bar;
-    r->pool = g_strdup(w->pool);
-
     memory_region_init(&r->root, owner, "virtio-restricted-dma-root",
                        UINT64_MAX);
-    memory_region_init_io(&r->outside, owner, &virtio_rdma_outside_ops, r,
+    memory_region_init_io(&r->outside, owner,
+                          &virtio_restricted_dma_outside_ops, r,
                           "virtio-restricted-dma-outside", UINT64_MAX);
     memory_region_add_subregion_overlap(&r->root, 0, &r->outside, INT_MIN);
     memory_region_init_alias(&r->window, owner, "virtio-restricted-dma-window",
-                             w->backing, w->offset, size);
+                             r->pc->get_memory(r->provider), 0, r->size);
     memory_region_set_enabled(&r->window, false);
     memory_region_add_subregion_overlap(&r->root, 0, &r->window, 1);
+    /* Opt-in: until the guest opts in, the device reaches all memory. */
+    r->confined = vdev->restricted_dma_policy !=
+                  VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN;
+    memory_region_init_alias(&r->anywhere, owner,
+                             "virtio-restricted-dma-unconfined",
+                             get_system_memory(), 0,
+                             memory_region_size(get_system_memory()));
+    memory_region_set_enabled(&r->anywhere, !r->confined);
+    memory_region_add_subregion_overlap(&r->root, 0, &r->anywhere, 0);
+    asname = g_strdup_printf("virtio-restricted-dma-%s", vdev->name);
     address_space_init(&r->as, &r->root, asname);
     /* No bounce buffers: only the window can ever be mapped. */
     r->as.max_bounce_buffer_size = 0;
+    r->built = true;
+    if (vdev->restricted_dma_policy == VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN) {
+        /* the latch holds across device resets, until the machine's */
+        qemu_register_reset(virtio_restricted_dma_machine_reset, r);
+    }
 
-    vdev->rdma = r;
     virtio_add_feature(&vdev->host_features, VIRTIO_F_IOMMU_PLATFORM);
     /* On a modern-only device bit 27 is RESTRICTED_DMA, not ANY_LAYOUT. */
     virtio_add_feature(&vdev->host_features, VIRTIO_F_RESTRICTED_DMA);
-    trace_virtio_restricted_dma_init(vdev->name,
-                                     VirtioRestrictedDmaKind_str(w->kind),
-                                     size);
+    vdev->dma_as = &r->as;
+    trace_virtio_restricted_dma_plug(vdev->name, r->prop, r->size);
+    virtio_restricted_dma_update(vdev, !r->gated);
+    return true;
 }
 
-void virtio_restricted_dma_cleanup(VirtIODevice *vdev)
+void virtio_restricted_dma_unrealize(VirtIODevice *vdev)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
 
-    if (!r) {
+    if (!r || !r->provider) {
         return;
     }
-    /*
-     * The address space and its flat views go away in RCU callbacks, which
-     * still use the regions embedded in @r: those hold references to the
-     * device, so @r is freed when the device is finalized.
-     */
-    address_space_destroy(&r->as);
-    memory_region_del_subregion(&r->root, &r->window);
-    memory_region_del_subregion(&r->root, &r->outside);
-    object_unparent(OBJECT(&r->window));
-    object_unparent(OBJECT(&r->outside));
-    object_unparent(OBJECT(&r->root));
+    if (r->built) {
+        /*
+         * The address space and its flat views go away in RCU callbacks,
+         * which still use the regions embedded in @r: those hold
+         * references to the device, so @r is freed when the device is
+         * finalized.
+         */
+        if (vdev->restricted_dma_policy ==
+            VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN) {
+            qemu_unregister_reset(virtio_restricted_dma_machine_reset, r);
+        }
+        address_space_destroy(&r->as);
+        memory_region_del_subregion(&r->root, &r->anywhere);
+        memory_region_del_subregion(&r->root, &r->window);
+        memory_region_del_subregion(&r->root, &r->outside);
+        object_unparent(OBJECT(&r->anywhere));
+        object_unparent(OBJECT(&r->window));
+        object_unparent(OBJECT(&r->outside));
+        object_unparent(OBJECT(&r->root));
+    }
+    if (r->pc->detach) {
+        r->pc->detach(r->provider, vdev);
+    }
+    object_unref(r->provider);
+    r->provider = NULL;
+    if (!r->built) {
+        /* Nothing refers to @r. */
+        vdev->restricted_dma = NULL;
+        g_free(r);
+    }
 }
 
-static void virtio_rdma_release_holder(void *opaque)
+static void virtio_restricted_dma_release_holder(void *opaque)
 {
     object_unref(opaque);
 }
 
 void virtio_restricted_dma_finalize(VirtIODevice *vdev)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
 
     if (r) {
-        vdev->rdma = NULL;
+        vdev->restricted_dma = NULL;
         if (r->holder) {
             /* not now: object_finalize() still uses @vdev after this */
             aio_bh_schedule_oneshot(qemu_get_aio_context(),
-                                    virtio_rdma_release_holder, r->holder);
+                                    virtio_restricted_dma_release_holder,
+                                    r->holder);
         }
-        g_free(r->pool);
         g_free(r);
     }
 }
 
-AddressSpace *virtio_restricted_dma_address_space(VirtIODevice *vdev)
+Object *virtio_restricted_dma_provider(VirtIODevice *vdev)
 {
-    return &vdev->rdma->as;
+    return vdev->restricted_dma ? vdev->restricted_dma->provider : NULL;
 }
 
-VirtioRestrictedDmaKind virtio_restricted_dma_kind(VirtIODevice *vdev)
+void virtio_restricted_dma_update(VirtIODevice *vdev, bool dma_enabled)
 {
-    return vdev->rdma->kind;
-}
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
+    uint64_t addr = 0;
+    bool open;
 
-void virtio_restricted_dma_set_enabled(VirtIODevice *vdev, bool open)
-{
-    virtio_restricted_dma_set_window(vdev, open, vdev->rdma->base);
-}
-
-void virtio_restricted_dma_set_window(VirtIODevice *vdev, bool open,
-                                      hwaddr base)
-{
-    VirtIORestrictedDMA *r = vdev->rdma;
-
-    if (!r || (r->open == open && (!open || r->base == base))) {
+    if (!r || !r->built) {
         return;
     }
-    trace_virtio_restricted_dma_window(vdev->name, open, base, r->size);
+    r->dma_enabled = dma_enabled;
+    open = dma_enabled && r->pc->get_address(r->provider, &addr);
+    if (r->window.enabled == open && (!open || r->window.addr == addr)) {
+        return;
+    }
+    trace_virtio_restricted_dma_window(vdev->name, open, addr, r->size);
     memory_region_transaction_begin();
     if (open) {
-        memory_region_set_address(&r->window, base);
-        r->base = base;
+        memory_region_set_address(&r->window, addr);
     }
     memory_region_set_enabled(&r->window, open);
-    r->open = open;
     memory_region_transaction_commit();
 }
 
-static int virtio_rdma_refuse(VirtIODevice *vdev, const char *why)
+static int virtio_restricted_dma_refuse(VirtIODevice *vdev, const char *why)
 {
-    vdev->rdma->refusals++;
+    vdev->restricted_dma->refusals++;
     trace_virtio_restricted_dma_refuse(vdev->name, vdev->guest_features);
     qemu_log_mask(LOG_GUEST_ERROR,
                   "%s (%s): restricted DMA: status write refused: %s "
-                  "(restricted-dma-policy=refuse)\n",
-                  vdev->name, virtio_rdma_path(vdev), why);
+                  "(" VIRTIO_RESTRICTED_DMA_PROP_POLICY "=%s%s)\n",
+                  vdev->name, virtio_restricted_dma_path(vdev), why,
+                  VirtioRestrictedDmaPolicy_str(vdev->restricted_dma_policy),
+                  vdev->restricted_dma->latched ? ", latched" : "");
     return -EPERM;
 }
 
 int virtio_restricted_dma_check_status(VirtIODevice *vdev, uint8_t val)
 {
-    bool rdma = virtio_vdev_has_feature(vdev, VIRTIO_F_RESTRICTED_DMA);
+    bool accepted = virtio_vdev_has_feature(vdev, VIRTIO_F_RESTRICTED_DMA);
     bool platform = virtio_vdev_has_feature(vdev, VIRTIO_F_IOMMU_PLATFORM);
     bool features_ok = vdev->status & VIRTIO_CONFIG_S_FEATURES_OK;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
 
-    if (vdev->rdma_policy == VIRTIO_RESTRICTED_DMA_POLICY_TOLERATE) {
+    switch (vdev->restricted_dma_policy) {
+    case VIRTIO_RESTRICTED_DMA_POLICY_TOLERATE:
         return 0;
+    case VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN:
+        if (r->latched) {
+            break;      /* as refuse */
+        }
+        if (!features_ok && (val & VIRTIO_CONFIG_S_FEATURES_OK) &&
+            accepted) {
+            if (!platform) {
+                return virtio_restricted_dma_refuse(vdev, "the driver "
+                    "accepted VIRTIO_F_RESTRICTED_DMA without "
+                    "VIRTIO_F_ACCESS_PLATFORM");
+            }
+            /* The guest opts in: from now on the device is confined. */
+            virtio_restricted_dma_set_latched(r, true);
+        }
+        return 0;
+    default:
+        break;
     }
     if (!features_ok && (val & VIRTIO_CONFIG_S_FEATURES_OK) &&
-        !(rdma && platform)) {
-        return virtio_rdma_refuse(vdev, !rdma && !platform ?
+        !(accepted && platform)) {
+        return virtio_restricted_dma_refuse(vdev, !accepted && !platform ?
             "the driver accepted neither VIRTIO_F_RESTRICTED_DMA nor "
-            "VIRTIO_F_ACCESS_PLATFORM" : !rdma ?
+            "VIRTIO_F_ACCESS_PLATFORM" : !accepted ?
             "the driver did not accept VIRTIO_F_RESTRICTED_DMA" :
             "the driver did not accept VIRTIO_F_ACCESS_PLATFORM");
     }
     if ((val & VIRTIO_CONFIG_S_DRIVER_OK) &&
         !(val & VIRTIO_CONFIG_S_FEATURES_OK)) {
-        return virtio_rdma_refuse(vdev, "DRIVER_OK without FEATURES_OK");
+        return virtio_restricted_dma_refuse(vdev,
+                                            "DRIVER_OK without FEATURES_OK");
     }
     return 0;
 }
 
-void virtio_restricted_dma_reset(VirtIODevice *vdev)
+bool virtio_restricted_dma_may_run_slow(VirtIODevice *vdev)
 {
-    if (vdev->rdma) {
-        vdev->rdma->tripped = false;
+    switch (vdev->restricted_dma_policy) {
+    case VIRTIO_RESTRICTED_DMA_POLICY_TOLERATE:
+        return true;
+    case VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN:
+        if (!vdev->restricted_dma->latched) {
+            return true;
+        }
+        /* fall through */
+    default:
+        return vdev->status & VIRTIO_CONFIG_S_FEATURES_OK;
     }
 }
 
-bool virtio_restricted_dma_inside(VirtIODevice *vdev, hwaddr addr,
-                                  hwaddr len)
+void virtio_restricted_dma_reset(VirtIODevice *vdev)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
-
-    return !r || (r->open && len <= r->size && addr >= r->base &&
-                  addr - r->base <= r->size - len);
+    if (vdev->restricted_dma) {
+        vdev->restricted_dma->tripped = false;
+    }
 }
 
-bool virtio_restricted_dma_rings_inside(VirtIODevice *vdev, int n)
+static void virtio_restricted_dma_describe(VirtIORestrictedDMA *r,
+                                           VirtioRestrictedDmaStatus *st)
 {
-    return virtio_restricted_dma_inside(vdev,
-                virtio_queue_get_desc_addr(vdev, n),
-                virtio_queue_get_desc_size(vdev, n)) &&
-           virtio_restricted_dma_inside(vdev,
-                virtio_queue_get_avail_addr(vdev, n),
-                virtio_queue_get_avail_size(vdev, n)) &&
-           virtio_restricted_dma_inside(vdev,
-                virtio_queue_get_used_addr(vdev, n),
-                virtio_queue_get_used_size(vdev, n));
+    r->pc->describe(r->provider, st);
+    /* where the provider has the window now, open or not */
+    if (!r->pc->get_address(r->provider, &st->window_address)) {
+        st->window_address = r->window.addr;
+    }
+    st->window_size = r->size;
+    st->window_open = r->window.enabled;
 }
 
 bool virtio_restricted_dma_check_slow(VirtIODevice *vdev, hwaddr addr,
                                       hwaddr len, const char *what)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
+    g_autoptr(VirtioRestrictedDmaStatus) st = NULL;
     g_autofree char *qom_path = NULL;
+    hwaddr base = r->window.addr;
     const char *path;
 
-    if (virtio_restricted_dma_inside(vdev, addr, len)) {
+    if (!r->confined ||
+        (r->window.enabled && len <= r->size && addr >= base &&
+         addr - base <= r->size - len)) {
         return true;
     }
-
+    if (!what) {
+        return false;
+    }
     trace_virtio_restricted_dma_violation(vdev->name, what, addr, len,
-                                          r->open, r->base, r->size);
+                                          r->window.enabled, base, r->size);
     if (r->tripped) {
         /* The device is already broken by a violation: counted once. */
         return false;
     }
     r->tripped = true;
     r->violations++;
-    path = virtio_rdma_path(vdev);
+    path = virtio_restricted_dma_path(vdev);
     qom_path = object_get_canonical_path(OBJECT(vdev));
+    st = g_new0(VirtioRestrictedDmaStatus, 1);
+    virtio_restricted_dma_describe(r, st);
     qapi_event_send_virtio_restricted_dma_violation(path, qom_path, what,
-                                                    addr, len, r->base,
-                                                    r->size, r->open,
-                                                    r->pool);
+                                                    addr, len, base, r->size,
+                                                    r->window.enabled,
+                                                    st->pool);
     virtio_error(vdev, "%s (%s): restricted DMA violation: %s at 0x%" PRIx64
                  " length 0x%" PRIx64 " is outside the window [0x%" PRIx64
                  ", 0x%" PRIx64 ")%s", vdev->name, path, what, addr, len,
-                 r->base, r->base + r->size,
-                 r->open ? "" : ", which is closed");
+                 base, base + r->size,
+                 r->window.enabled ? "" : ", which is closed");
     return false;
+}
+
+bool virtio_restricted_dma_check_rings(VirtIODevice *vdev, int n,
+                                       bool report)
+{
+    if (likely(!vdev->restricted_dma)) {
+        return true;
+    }
+    return virtio_restricted_dma_check_slow(vdev,
+                virtio_queue_get_desc_addr(vdev, n),
+                virtio_queue_get_desc_size(vdev, n),
+                report ? "descriptor ring" : NULL) &&
+           virtio_restricted_dma_check_slow(vdev,
+                virtio_queue_get_avail_addr(vdev, n),
+                virtio_queue_get_avail_size(vdev, n),
+                report ? "driver (avail) ring" : NULL) &&
+           virtio_restricted_dma_check_slow(vdev,
+                virtio_queue_get_used_addr(vdev, n),
+                virtio_queue_get_used_size(vdev, n),
+                report ? "device (used) ring" : NULL);
 }
 
 void virtio_restricted_dma_backend_error(VirtIODevice *vdev, int queue)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
 
     trace_virtio_restricted_dma_backend_error(vdev->name, queue, r->tripped);
     if (r->tripped) {
@@ -605,153 +755,167 @@ void virtio_restricted_dma_backend_error(VirtIODevice *vdev, int queue)
                  "virtqueue %d; the backend maps only the restricted DMA "
                  "window [0x%" PRIx64 ", 0x%" PRIx64 "), so a ring or buffer "
                  "outside it is the likely cause", vdev->name,
-                 virtio_rdma_path(vdev), queue, r->base, r->base + r->size);
-}
-
-bool virtio_restricted_dma_check_rings(VirtIODevice *vdev, int n)
-{
-    if (likely(!vdev->rdma)) {
-        return true;
-    }
-    return virtio_restricted_dma_check_slow(vdev,
-                virtio_queue_get_desc_addr(vdev, n),
-                virtio_queue_get_desc_size(vdev, n), "descriptor ring") &&
-           virtio_restricted_dma_check_slow(vdev,
-                virtio_queue_get_avail_addr(vdev, n),
-                virtio_queue_get_avail_size(vdev, n), "driver (avail) ring") &&
-           virtio_restricted_dma_check_slow(vdev,
-                virtio_queue_get_used_addr(vdev, n),
-                virtio_queue_get_used_size(vdev, n), "device (used) ring");
+                 virtio_restricted_dma_path(vdev), queue, r->window.addr,
+                 r->window.addr + r->size);
 }
 
 VirtioRestrictedDmaStatus *virtio_restricted_dma_query(VirtIODevice *vdev)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
-    VirtioRestrictedDmaStatus *s;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
+    VirtioRestrictedDmaStatus *st;
 
-    if (!r) {
+    if (!r || !r->built) {
         return NULL;
     }
-    s = g_new0(VirtioRestrictedDmaStatus, 1);
-    s->kind = r->kind;
-    s->policy = vdev->rdma_policy;
-    s->window_address = r->base;
-    s->window_size = r->size;
-    s->window_open = r->open;
-    if (r->kind == VIRTIO_RESTRICTED_DMA_KIND_BAR) {
-        s->has_bar = true;
-        s->bar = r->bar;
-    }
-    s->pool = g_strdup(r->pool);
-    s->driver_accepted =
+    st = g_new0(VirtioRestrictedDmaStatus, 1);
+    virtio_restricted_dma_describe(r, st);
+    st->policy = vdev->restricted_dma_policy;
+    st->driver_accepted =
         (vdev->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
         virtio_vdev_has_feature(vdev, VIRTIO_F_RESTRICTED_DMA) &&
         virtio_vdev_has_feature(vdev, VIRTIO_F_IOMMU_PLATFORM);
-    s->refusals = r->refusals;
-    s->violations = r->violations;
-    s->backend_errors = r->backend_errors;
-    return s;
+    st->confined = r->confined;
+    st->latched = r->latched;
+    st->refusals = r->refusals;
+    st->violations = r->violations;
+    st->backend_errors = r->backend_errors;
+    return st;
 }
 
 /*
  * Migration.  The window's contents are RAM and migrate with it, the
- * window's address with the transport (the PCI BAR in config space), the
- * negotiated features with the device.  This subsection carries the rest
- * and lets the destination refuse a stream whose window does not match.
+ * window's address with the transport (a PCI BAR in config space) or the
+ * board (a pool), the negotiated features with the device.  This
+ * subsection carries the rest and lets the destination refuse a stream
+ * whose window does not match.
  */
-static bool virtio_rdma_needed(void *opaque)
+typedef struct VirtIORestrictedDMAStream {
+    VirtIORestrictedDMA *parent;
+    uint32_t kind;
+    uint64_t size;
+    uint64_t base;
+    int32_t policy;
+} VirtIORestrictedDMAStream;
+
+static int virtio_restricted_dma_stream_pre_save(void *opaque)
 {
-    VirtIODevice *vdev = opaque;
+    VirtIORestrictedDMAStream *s = opaque;
+    VirtIORestrictedDMA *r = s->parent;
+    g_autoptr(VirtioRestrictedDmaStatus) st =
+        g_new0(VirtioRestrictedDmaStatus, 1);
 
-    return vdev->rdma != NULL;
-}
-
-static int virtio_rdma_pre_save(void *opaque)
-{
-    VirtIODevice *vdev = opaque;
-    VirtIORestrictedDMA *r = vdev->rdma;
-
-    r->in_kind = r->kind;
-    r->in_size = r->size;
-    r->in_base = r->base;
-    r->in_policy = vdev->rdma_policy;
+    virtio_restricted_dma_describe(r, st);
+    s->kind = st->kind;
+    s->size = r->size;
+    s->base = st->window_address;
+    s->policy = r->vdev->restricted_dma_policy;
     return 0;
 }
 
-static int virtio_rdma_pre_load(void *opaque)
+static int virtio_restricted_dma_stream_post_load(void *opaque,
+                                                  int version_id)
 {
-    VirtIODevice *vdev = opaque;
+    VirtIORestrictedDMAStream *s = opaque;
+    VirtIORestrictedDMA *r = s->parent;
+    VirtIODevice *vdev = r->vdev;
+    g_autoptr(VirtioRestrictedDmaStatus) st =
+        g_new0(VirtioRestrictedDmaStatus, 1);
+    const char *path = virtio_restricted_dma_path(vdev);
+    uint64_t addr;
 
-    if (!vdev->rdma) {
-        error_report("%s (%s): the migration stream has a restricted DMA "
-                     "window, this device has none; start the destination "
-                     "with the source's restricted-dma-* properties",
-                     vdev->name, virtio_rdma_path(vdev));
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int virtio_rdma_post_load_sub(void *opaque, int version_id)
-{
-    VirtIODevice *vdev = opaque;
-    VirtIORestrictedDMA *r = vdev->rdma;
-
-    if (r->kind == VIRTIO_RESTRICTED_DMA_KIND_POOL && r->in_kind == r->kind &&
-        r->in_base != r->base) {
-        error_report("%s (%s): the source's restricted-dma-pool is at "
-                     "0x%" PRIx64 ", this destination's at 0x%" PRIx64 "; "
-                     "give the pool the same size, addr and -m on both "
-                     "sides", vdev->name, virtio_rdma_path(vdev), r->in_base,
-                     r->base);
-        return -EINVAL;
-    }
-    if (r->in_kind != r->kind || r->in_size != r->size ||
-        r->in_policy != vdev->rdma_policy) {
+    virtio_restricted_dma_describe(r, st);
+    if (s->kind != st->kind || s->size != r->size ||
+        s->policy != vdev->restricted_dma_policy) {
         error_report("%s (%s): restricted DMA differs: the source has a %s "
                      "window of 0x%" PRIx64 " bytes and policy %s, this "
                      "destination a %s window of 0x%" PRIx64 " bytes and "
-                     "policy %s", vdev->name, virtio_rdma_path(vdev),
-                     r->in_kind < VIRTIO_RESTRICTED_DMA_KIND__MAX ?
-                     VirtioRestrictedDmaKind_str(r->in_kind) : "?",
-                     r->in_size,
-                     r->in_policy >= 0 &&
-                     r->in_policy < VIRTIO_RESTRICTED_DMA_POLICY__MAX ?
-                     VirtioRestrictedDmaPolicy_str(r->in_policy) : "?",
-                     VirtioRestrictedDmaKind_str(r->kind), r->size,
-                     VirtioRestrictedDmaPolicy_str(vdev->rdma_policy));
+                     "policy %s", vdev->name, path,
+                     s->kind < VIRTIO_RESTRICTED_DMA_KIND__MAX ?
+                     VirtioRestrictedDmaKind_str(s->kind) : "?", s->size,
+                     s->policy >= 0 &&
+                     s->policy < VIRTIO_RESTRICTED_DMA_POLICY__MAX ?
+                     VirtioRestrictedDmaPolicy_str(s->policy) : "?",
+                     VirtioRestrictedDmaKind_str(st->kind), r->size,
+                     VirtioRestrictedDmaPolicy_str(
+                         vdev->restricted_dma_policy));
+        return -EINVAL;
+    }
+    /*
+     * The transport's state, loaded before this (a BAR's address in config
+     * space), or the destination's configuration (a pool's address) must
+     * put the window where the source had it.
+     */
+    if (r->pc->get_address(r->provider, &addr) && addr != s->base) {
+        error_report("%s (%s): the source's restricted DMA window is at "
+                     "0x%" PRIx64 ", this destination's at 0x%" PRIx64 "; "
+                     "give the window the same size and address (for a "
+                     "pool: size, addr and -m) on both sides", vdev->name,
+                     path, s->base, addr);
         return -EINVAL;
     }
     r->loaded = true;
     return 0;
 }
 
-static const VMStateDescription vmstate_virtio_rdma_state = {
+static const VMStateDescription vmstate_virtio_restricted_dma_stream = {
+    .name = "virtio/restricted_dma/stream",
+    .pre_save = virtio_restricted_dma_stream_pre_save,
+    .post_load = virtio_restricted_dma_stream_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(kind, VirtIORestrictedDMAStream),
+        VMSTATE_UINT64(size, VirtIORestrictedDMAStream),
+        VMSTATE_UINT64(base, VirtIORestrictedDMAStream),
+        VMSTATE_INT32(policy, VirtIORestrictedDMAStream),
+        VMSTATE_END_OF_LIST()
+    }
+};
+
+static const VMStateDescription vmstate_virtio_restricted_dma_state = {
     .name = "virtio/restricted_dma/state",
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT32(in_kind, VirtIORestrictedDMA),
-        VMSTATE_UINT64(in_size, VirtIORestrictedDMA),
-        VMSTATE_UINT64(in_base, VirtIORestrictedDMA),
-        VMSTATE_INT32(in_policy, VirtIORestrictedDMA),
+        VMSTATE_WITH_TMP(VirtIORestrictedDMA, VirtIORestrictedDMAStream,
+                         vmstate_virtio_restricted_dma_stream),
         VMSTATE_BOOL(tripped, VirtIORestrictedDMA),
         VMSTATE_UINT64(refusals, VirtIORestrictedDMA),
         VMSTATE_UINT64(violations, VirtIORestrictedDMA),
+        /* opt-in: a driver opted in since the machine was reset */
+        VMSTATE_BOOL(latched, VirtIORestrictedDMA),
         VMSTATE_END_OF_LIST()
     }
 };
+
+static bool virtio_restricted_dma_needed(void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+
+    return vdev->restricted_dma != NULL;
+}
+
+static int virtio_restricted_dma_pre_load(void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+
+    if (!vdev->restricted_dma) {
+        error_report("%s (%s): the migration stream has a restricted DMA "
+                     "window, this device has none; start the destination "
+                     "with the source's restricted-dma-* properties",
+                     vdev->name, virtio_restricted_dma_path(vdev));
+        return -EINVAL;
+    }
+    return 0;
+}
 
 const VMStateDescription vmstate_virtio_restricted_dma = {
     .name = "virtio/restricted_dma",
     .version_id = 1,
     .minimum_version_id = 1,
-    .needed = virtio_rdma_needed,
-    .pre_save = virtio_rdma_pre_save,
-    .pre_load = virtio_rdma_pre_load,
-    .post_load = virtio_rdma_post_load_sub,
+    .needed = virtio_restricted_dma_needed,
+    .pre_load = virtio_restricted_dma_pre_load,
     .fields = (const VMStateField[]) {
-        VMSTATE_STRUCT_POINTER(rdma, VirtIODevice, vmstate_virtio_rdma_state,
+        VMSTATE_STRUCT_POINTER(restricted_dma, VirtIODevice,
+                               vmstate_virtio_restricted_dma_state,
                                VirtIORestrictedDMA),
         VMSTATE_END_OF_LIST()
     }
@@ -759,7 +923,7 @@ const VMStateDescription vmstate_virtio_restricted_dma = {
 
 int virtio_restricted_dma_post_load(VirtIODevice *vdev)
 {
-    VirtIORestrictedDMA *r = vdev->rdma;
+    VirtIORestrictedDMA *r = vdev->restricted_dma;
 
     if (!r) {
         return 0;
@@ -768,9 +932,26 @@ int virtio_restricted_dma_post_load(VirtIODevice *vdev)
         error_report("%s (%s): this device has a restricted DMA window, the "
                      "migration stream has none; start the destination "
                      "without restricted-dma-* properties, as the source",
-                     vdev->name, virtio_rdma_path(vdev));
+                     vdev->name, virtio_restricted_dma_path(vdev));
         return -EINVAL;
     }
     r->loaded = false;
+    /* an opt-in device the source's guest had confined stays confined */
+    if (vdev->restricted_dma_policy == VIRTIO_RESTRICTED_DMA_POLICY_OPT_IN) {
+        virtio_restricted_dma_set_latched(r, r->latched);
+    }
     return 0;
 }
+
+static const TypeInfo virtio_restricted_dma_provider_info = {
+    .name = TYPE_VIRTIO_RESTRICTED_DMA_PROVIDER,
+    .parent = TYPE_INTERFACE,
+    .class_size = sizeof(VirtIORestrictedDMAProviderClass),
+};
+
+static void virtio_restricted_dma_register_types(void)
+{
+    type_register_static(&virtio_restricted_dma_provider_info);
+}
+
+type_init(virtio_restricted_dma_register_types)

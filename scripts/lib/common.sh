@@ -112,8 +112,9 @@ rdma_ensure_apt_sources() {
 }
 
 # The repository's own files that belong in the QEMU tree: they live at
-# their QEMU path, are symlinked into the assembled tree and are exported
-# with the series.  Everything else in the repository is harness.
+# their QEMU path, as they are at the top of the series, whose patches add
+# and change them; scripts/assemble copies edits of them into the assembled
+# tree.  Everything else in the repository is harness.
 RDMA_PLACED_DIRS="hw include docs/system docs/devel tests/qtest"
 
 # List the fork's own QEMU files, relative to the repository top.
@@ -124,6 +125,15 @@ rdma_own_files() {
         (cd "$top" && find "$d" -type f ! -name '*~' ! -name '.*' ! -name '*.orig' \
             ! -name '*.rej' -print)
     done | LC_ALL=C sort
+}
+
+# Is PATH (relative to a tree's top) where the fork's own files live?
+rdma_is_own_path() {
+    local d
+    for d in $RDMA_PLACED_DIRS; do
+        case $1 in "$d"/*) return 0 ;; esac
+    done
+    return 1
 }
 
 # The series, in order: the patch file names listed in patches/series.

@@ -21,9 +21,13 @@
 #include "qemu/module.h"
 #include "qemu/units.h"
 #include "qobject/qdict.h"
+#include "standard-headers/linux/pci_regs.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/virtio_pci.h"
 #include "standard-headers/linux/virtio_ring.h"
+#include "libqos/fw_cfg.h"
+#include "libqos/pci.h"
 #include "libqos/virtio.h"
 #include "libqos/virtio-restricted-dma.h"
 
@@ -627,6 +631,275 @@ static void test_hostile_indirect_outside(void)
     qrestricted_stop(&m);
 }
 
+/* ---- the capability's system-memory form --------------------------- */
+
+#define SYSMEM_BAR 0xff         /* the capability's bar: system memory */
+
+/*
+ * The restricted DMA capability of @d: one, in the 64-bit layout, whose
+ * bar says system memory and whose range is the pool, as QOM and
+ * x-query-virtio-status have it.
+ */
+static void check_sysmem_cap(QRestrictedDevice *d)
+{
+    QPCIDevice *pdev = d->pci->pdev;
+    QRestrictedWindow *w = qrestricted_window(d);
+    g_autoptr(QDict) st = qrestricted_status(d);
+    int found = 0;
+    uint8_t off;
+
+    for (off = qpci_find_capability(pdev, PCI_CAP_ID_VNDR, 0); off;
+         off = qpci_find_capability(pdev, PCI_CAP_ID_VNDR, off)) {
+        uint64_t base, size;
+
+        if (qpci_config_readb(pdev, off + offsetof(struct virtio_pci_cap,
+                                                   cfg_type)) !=
+            QVIRTIO_PCI_CAP_RESTRICTED_DMA_CFG) {
+            continue;
+        }
+        found++;
+        g_assert_cmpint(qpci_config_readb(pdev, off +
+                            offsetof(struct virtio_pci_cap, cap_len)), ==,
+                        sizeof(struct virtio_pci_cap64));
+        g_assert_cmphex(qpci_config_readb(pdev, off +
+                            offsetof(struct virtio_pci_cap, bar)), ==,
+                        SYSMEM_BAR);
+        base = qpci_config_readl(pdev, off + offsetof(struct virtio_pci_cap,
+                                                      offset)) |
+               (uint64_t)qpci_config_readl(pdev, off +
+                   offsetof(struct virtio_pci_cap64, offset_hi)) << 32;
+        size = qpci_config_readl(pdev, off + offsetof(struct virtio_pci_cap,
+                                                      length)) |
+               (uint64_t)qpci_config_readl(pdev, off +
+                   offsetof(struct virtio_pci_cap64, length_hi)) << 32;
+        g_assert_cmphex(base, ==, w->base);
+        g_assert_cmphex(size, ==, w->size);
+        g_assert_cmphex(base, ==, qdict_get_int(st, "window-address"));
+        g_assert_cmphex(size, ==, qdict_get_int(st, "window-size"));
+    }
+    g_assert_cmpint(found, ==, 1);
+}
+
+/* On arm virt a PCI device's pool is in its capability too. */
+static void test_arm_pci_capability(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+
+    guest_start(&m, "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
+                "disable-legacy=on,restricted-dma-pool=p0");
+    d = qrestricted_pci(&m, QPCI_DEVFN(4, 0), "dev0");
+    check_sysmem_cap(d);
+    qrestricted_stop(&m);
+}
+
+/* ---- pools on x86 -------------------------------------------------- */
+
+#define X86_RAM_MB 512
+
+/* An x86 machine (q35 unless @machine) with two disks and pool p0. */
+static void G_GNUC_PRINTF(3, 4) x86_start(QRestrictedMachine *m,
+                                          const char *machine,
+                                          const char *fmt, ...)
+{
+    g_autofree char *extra = NULL;
+    const char *img0, *img1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    extra = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    img0 = qrestricted_image(m, DISK_SIZE);
+    img1 = qrestricted_image(m, DISK_SIZE);
+    m->machine = machine ? machine : "q35";
+    m->ram_mb = X86_RAM_MB;
+    qrestricted_start(m, "-drive if=none,id=d0,file=%s,format=raw "
+                      "-drive if=none,id=d1,file=%s,format=raw "
+                      "-object restricted-dma-pool,id=p0,size=16M %s",
+                      img0, img1, extra);
+}
+
+typedef struct QEMU_PACKED E820Entry {
+    uint64_t address;
+    uint64_t length;
+    uint32_t type;
+} E820Entry;
+
+/*
+ * fw_cfg etc/e820, as firmware and Linux read it: the pool is reserved,
+ * and no RAM entry covers any of it.
+ */
+static void check_e820(QRestrictedMachine *m, QRestrictedWindow *w)
+{
+    QFWCFG *fw_cfg = pc_fw_cfg_init(m->qts);
+    E820Entry table[32];
+    size_t len = qfw_cfg_get_file(fw_cfg, "etc/e820", table, sizeof(table));
+    int i, reserved = 0, ram = 0;
+
+    g_assert_cmpint(len, >, 0);
+    g_assert_cmpint(len % sizeof(E820Entry), ==, 0);
+    for (i = 0; i < len / sizeof(E820Entry); i++) {
+        uint64_t a = le64_to_cpu(table[i].address);
+        uint64_t l = le64_to_cpu(table[i].length);
+        uint32_t type = le32_to_cpu(table[i].type);
+
+        if (type == 2 && a == w->base && l == w->size) {
+            reserved++;
+        }
+        if (type == 1) {
+            ram++;
+            g_assert_false(a < w->base + w->size && w->base < a + l);
+        }
+    }
+    g_assert_cmpint(reserved, ==, 1);
+    g_assert_cmpint(ram, >=, 1);
+    pc_fw_cfg_uninit(fw_cfg);
+}
+
+static void test_x86_capability_and_e820(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+    QRestrictedWindow *w;
+
+    x86_start(&m, NULL, "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
+              "disable-legacy=on,restricted-dma-pool=p0");
+    d = qrestricted_pci(&m, QPCI_DEVFN(4, 0), "dev0");
+    w = qrestricted_window(d);
+    /* placed at the top of the RAM below 4 GiB, 2 MiB aligned */
+    g_assert_cmphex(w->base, ==, X86_RAM_MB * MiB - POOL_SIZE);
+    check_sysmem_cap(d);
+    check_e820(&m, w);
+    qrestricted_stop(&m);
+}
+
+static void test_x86_io(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+    QVirtQueue *vq;
+    uint64_t data;
+
+    x86_start(&m, NULL, "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
+              "disable-legacy=on,restricted-dma-pool=p0");
+    d = qrestricted_pci(&m, QPCI_DEVFN(4, 0), "dev0");
+    vq = qrestricted_driver(d);
+    g_assert_cmphex(vq->desc, >=, d->win->base);
+    blk_roundtrip(d, vq, m.img[0], 0, 0x15);
+    blk_roundtrip(d, vq, m.img[0], 40, 0x26);
+    check_status(d, 0);
+    g_assert_true(qrestricted_bool(d, "driver-accepted"));
+    /* and a buffer outside the pool over a canary */
+    data = guest_alloc(&m.ram, SECTOR);
+    qrestricted_hostile_buffer(d, vq, data, SECTOR, data, SECTOR);
+    check_status(d, 1);
+    qrestricted_stop(&m);
+}
+
+/* Devices share a pool on x86 too: one window, one allocator. */
+static void test_x86_shared(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d0, *d1;
+    QVirtQueue *vq0, *vq1;
+    uint8_t data[64];
+    int i;
+
+    x86_start(&m, "pc", "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
+              "disable-legacy=on,restricted-dma-pool=p0 "
+              "-device virtio-rng-pci,id=dev1,addr=5.0,disable-legacy=on,"
+              "restricted-dma-pool=p0");
+    d0 = qrestricted_pci(&m, QPCI_DEVFN(4, 0), "dev0");
+    d1 = qrestricted_pci(&m, QPCI_DEVFN(5, 0), "dev1");
+    vq0 = qrestricted_driver(d0);
+    vq1 = qrestricted_driver(d1);
+    g_assert_true(d0->win == d1->win);
+    check_sysmem_cap(d0);
+    check_sysmem_cap(d1);
+    for (i = 0; i < 3; i++) {
+        blk_roundtrip(d0, vq0, m.img[0], i * 8, 0x30 + i);
+        qrestricted_rng_read(d1, vq1, data, sizeof(data));
+    }
+    check_status(d0, 0);
+    check_status(d1, 0);
+    qrestricted_stop(&m);
+}
+
+/*
+ * A device plugged at run time may use a pool that existed at boot: the
+ * E820 map reserved it, and the device's capability announces it.
+ */
+static void test_x86_hotplug(void)
+{
+    QRestrictedMachine m = { 0 };
+    g_autoptr(QDict) rsp = NULL;
+    QRestrictedDevice *d;
+    QVirtQueue *vq;
+
+    x86_start(&m, "pc", " ");
+    rsp = qrestricted_device_add(m.qts, "virtio-blk-pci", "dev0",
+                                 "'bus': 'pci.0', 'addr': '6.0', "
+                                 "'drive': 'd0', 'disable-legacy': 'on', "
+                                 "'restricted-dma-pool': 'p0'");
+    g_assert_false(qdict_haskey(rsp, "error"));
+    d = qrestricted_pci(&m, QPCI_DEVFN(6, 0), "dev0");
+    check_sysmem_cap(d);
+    vq = qrestricted_driver(d);
+    blk_roundtrip(d, vq, m.img[0], 16, 0x47);
+    check_status(d, 0);
+    qrestricted_stop(&m);
+}
+
+/* A pool must exist when the board lays out RAM. */
+static void test_x86_object_add_refused(void)
+{
+    QRestrictedMachine m = { 0 };
+    g_autoptr(QDict) rsp = NULL;
+    const char *desc;
+
+    x86_start(&m, NULL, " ");
+    rsp = qtest_qmp(m.qts, "{ 'execute': 'object-add', 'arguments': {"
+                    " 'qom-type': 'restricted-dma-pool', 'id': 'late',"
+                    " 'size': 16777216 } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    g_assert_nonnull(strstr(desc, "a pool must exist when the board lays "
+                            "out guest RAM"));
+    qrestricted_stop(&m);
+}
+
+/* ---- arm virt booting through firmware ----------------------------- */
+
+#define EFI_CODE "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
+
+/*
+ * With firmware, the guest learns its memory map from UEFI, which knows
+ * nothing of pools: the memory the board tells the firmware about ends
+ * below the pools, no pool is in the device tree, and the PCI device's
+ * capability is how the guest learns of it.
+ */
+static void test_arm_firmware(void)
+{
+    const char *args = "-bios " EFI_CODE " "
+        "-object restricted-dma-pool,id=p0,size=16M "
+        "-device virtio-blk-pci,drive=d0,disable-legacy=on,addr=4.0,"
+        "restricted-dma-pool=p0 -drive if=none,id=d0,file=/dev/null,"
+        "format=raw,readonly=on";
+    g_autofree void *fdt = dump_dtb(args);
+    int node = fdt_path_offset(fdt, "/memory@40000000");
+    const fdt32_t *reg;
+    int len;
+
+    g_assert_true(g_file_test(EFI_CODE, G_FILE_TEST_EXISTS));
+    g_assert_cmpint(node, >=, 0);
+    reg = fdt_getprop(fdt, node, "reg", &len);
+    g_assert_cmpint(len, ==, 16);
+    g_assert_cmphex(((uint64_t)fdt32_to_cpu(reg[2]) << 32) |
+                    fdt32_to_cpu(reg[3]), ==, 256 * MiB - POOL_SIZE);
+    g_assert_cmpint(fdt_path_offset(fdt, "/reserved-memory"), <, 0);
+    g_assert_cmpint(count_memory_regions(fdt), ==, 0);
+}
+
 /* ---- configuration errors ------------------------------------------ */
 
 typedef struct BadPool {
@@ -679,23 +952,24 @@ static const BadPool bad_arm[] = {
     { "policy-without-window", NULL, "-device virtio-rng-device,"
       "restricted-dma-policy=tolerate",
       "restricted-dma-policy=tolerate needs a restricted DMA window", 1 },
+    { "firmware-mmio", NULL, "-bios " EFI_CODE " " POOL "size=16M" RNG,
+      "learns about pools only from the capability of a virtio-pci "
+      "device", 1 },
     { "unused-pool", NULL, POOL "size=16M",
       "warning: restricted-dma-pool 'p0' is used by no device, so it is "
       "not described to the guest", 0 },
 };
 
 static const BadPool bad_x86[] = {
-    { "pool-on-pc", "pc", POOL "size=16M -device virtio-rng-pci,"
-      "disable-legacy=on,restricted-dma-pool=p0",
-      "machine type pc-i440fx-10.0-machine cannot describe a restricted "
-      "DMA pool", 1 },
-    { "pool-on-q35", "q35", POOL "size=16M -device virtio-rng-pci,"
-      "disable-legacy=on,restricted-dma-pool=p0",
-      "machine type pc-q35-10.0-machine cannot describe a restricted DMA "
-      "pool", 1 },
     { "pool-on-microvm", "microvm", POOL "size=16M" RNG,
       "machine type microvm-machine cannot describe a restricted DMA pool",
       1 },
+    { "x86-no-room", "q35", POOL "size=256M -device virtio-rng-pci,"
+      "disable-legacy=on,restricted-dma-pool=p0",
+      "restricted-dma-pool 'p0': no room for 0x10000000 bytes", 1 },
+    { "x86-addr-above-low-ram", "q35", POOL "size=16M,addr=0x100000000 "
+      "-device virtio-rng-pci,disable-legacy=on,restricted-dma-pool=p0",
+      "is not wholly inside guest RAM", 1 },
 };
 
 #undef POOL
@@ -764,10 +1038,10 @@ static const PoolPlug plugs_arm[] = {
 };
 
 static const PoolPlug plugs_x86[] = {
-    { "hotplug/pool-on-q35", { POOL_OBJ, "virtio-rng-pci",
-      RNG_ON "'restricted-dma-pool': 'p0'", RNG_ON BAR_1M },
-      "restricted-dma-pool=p0: machine type pc-q35-10.0-machine cannot "
-      "describe a restricted DMA pool" },
+    /* a transitional device: refused, and a modern one with the pool works */
+    { "hotplug/transitional-pci", { POOL_OBJ, "virtio-rng-pci",
+      "'disable-legacy': 'off', 'restricted-dma-pool': 'p0'",
+      RNG_ON "'restricted-dma-pool': 'p0'" }, "restricted-dma-pool" },
     POOL_AND_BAR,
 };
 
@@ -799,6 +1073,13 @@ int main(int argc, char **argv)
     module_call_init(MODULE_INIT_QOM);
 
     if (!g_str_equal(qtest_get_arch(), "aarch64")) {
+        qtest_add_func("/virtio-rdma-pool/x86/capability-and-e820",
+                       test_x86_capability_and_e820);
+        qtest_add_func("/virtio-rdma-pool/x86/io", test_x86_io);
+        qtest_add_func("/virtio-rdma-pool/x86/shared", test_x86_shared);
+        qtest_add_func("/virtio-rdma-pool/x86/hotplug", test_x86_hotplug);
+        qtest_add_func("/virtio-rdma-pool/x86/object-add-refused",
+                       test_x86_object_add_refused);
         add_bad_configs(bad_x86, G_N_ELEMENTS(bad_x86));
         add_plugs(plugs_x86, G_N_ELEMENTS(plugs_x86));
         return g_test_run();
@@ -817,6 +1098,9 @@ int main(int argc, char **argv)
     qtest_add_func("/virtio-rdma-pool/dt/pinned", test_dt_pinned);
     qtest_add_func("/virtio-rdma-pool/dt/pci", test_dt_pci);
     qtest_add_func("/virtio-rdma-pool/dt/user-dtb", test_dt_user_dtb);
+    qtest_add_func("/virtio-rdma-pool/dt/firmware", test_arm_firmware);
+    qtest_add_func("/virtio-rdma-pool/pci-capability",
+                   test_arm_pci_capability);
     qtest_add_func("/virtio-rdma-pool/io/mmio-blk", test_mmio_blk_io);
     qtest_add_func("/virtio-rdma-pool/io/mmio-rng", test_mmio_rng_io);
     qtest_add_func("/virtio-rdma-pool/io/pci-blk", test_pci_blk_io);

@@ -378,6 +378,191 @@ static void test_tolerate_unaware_driver(void)
     qrestricted_stop(&m);
 }
 
+/* ---- opt-in: the guest decides, then it holds ---------------------- */
+
+#define OPT_IN "restricted-dma-bar-size=1M,restricted-dma-policy=opt-in"
+
+static char *migration_uri(void);
+
+/*
+ * An unaware driver (no ACCESS_PLATFORM, no bit 27) with its queue and
+ * buffers in ordinary RAM writes a sector and reads it back: the device
+ * of an opt-in policy is an ordinary device until a driver opts in.
+ */
+static void unaware_roundtrip(QRestrictedDevice *d, uint64_t sector,
+                              uint8_t seed)
+{
+    QTestState *qts = d->m->qts;
+    QGuestAllocator *ram = &d->m->ram;
+    QVirtQueue *vq;
+    uint64_t data, status;
+    uint8_t pattern[SECTOR], back[SECTOR];
+    uint32_t head;
+
+    g_assert_true(qrestricted_try_features(d, F(VIRTIO_F_VERSION_1)));
+    d->vdev->features = F(VIRTIO_F_VERSION_1);
+    d->vdev->features_negotiated = true;
+    vq = qvirtqueue_setup(d->vdev, ram, 0);
+    qvirtio_set_driver_ok(d->vdev);
+    qrestricted_pattern(pattern, sizeof(pattern), seed);
+    data = guest_alloc(ram, SECTOR);
+    qtest_memwrite(qts, data, pattern, sizeof(pattern));
+    head = qrestricted_blk_submit(d, vq, ram, VIRTIO_BLK_T_OUT, sector, data,
+                                  SECTOR, &status);
+    qvirtio_wait_used_elem(qts, d->vdev, vq, head, NULL,
+                           QRESTRICTED_TIMEOUT_US);
+    g_assert_cmpint(qtest_readb(qts, status), ==, VIRTIO_BLK_S_OK);
+    qrestricted_fill(qts, data, 0, SECTOR);
+    head = qrestricted_blk_submit(d, vq, ram, VIRTIO_BLK_T_IN, sector, data,
+                                  SECTOR, &status);
+    qvirtio_wait_used_elem(qts, d->vdev, vq, head, NULL,
+                           QRESTRICTED_TIMEOUT_US);
+    g_assert_cmpint(qtest_readb(qts, status), ==, VIRTIO_BLK_S_OK);
+    qtest_memread(qts, data, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), pattern, sizeof(pattern));
+}
+
+/* A driver starts over: reset, ACKNOWLEDGE, DRIVER. */
+static void driver_restart(QRestrictedDevice *d)
+{
+    qvirtio_reset(d->vdev);
+    qvirtio_set_acknowledge(d->vdev);
+    qvirtio_set_driver(d->vdev);
+    d->vdev->features_negotiated = false;
+}
+
+static void assert_latch(QRestrictedDevice *d, bool latched)
+{
+    g_autoptr(QDict) st = qrestricted_status(d);
+
+    g_assert_cmpstr(qdict_get_str(st, "policy"), ==, "opt-in");
+    g_assert_cmpint(qdict_get_bool(st, "latched"), ==, latched);
+    g_assert_cmpint(qdict_get_bool(st, "confined"), ==, latched);
+}
+
+/* Before a driver opts in: DMA anywhere, no violation, no refusal. */
+static void test_opt_in_unconfined(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+
+    /* the device offers the feature and the window as under refuse */
+    g_assert_true(qrestricted_offered(d) & F(QVIRTIO_F_RESTRICTED_DMA));
+    qrestricted_window(d);
+    unaware_roundtrip(d, 2, 0x41);
+    assert_latch(d, false);
+    g_assert_false(qrestricted_bool(d, "driver-accepted"));
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    g_assert_cmpint(qrestricted_int(d, "refusals"), ==, 0);
+    qrestricted_stop(&m);
+}
+
+/* A driver that opts in gets the full confinement, as under refuse. */
+static void test_opt_in_confined(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+    QVirtQueue *vq = qrestricted_driver(d);
+    uint64_t data = guest_alloc(&m.ram, SECTOR);
+
+    assert_latch(d, true);
+    g_assert_true(qrestricted_bool(d, "driver-accepted"));
+    blk_roundtrip(d, vq, 0, 0x52);
+    /* a buffer outside the window over a canary */
+    qrestricted_hostile_buffer(d, vq, data, SECTOR, data, SECTOR);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 1);
+    qrestricted_stop(&m);
+}
+
+/* Bit 27 without ACCESS_PLATFORM is no way to opt in. */
+static void test_opt_in_needs_access_platform(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+
+    g_assert_false(qrestricted_try_features(d, F(VIRTIO_F_VERSION_1) |
+                                            F(QVIRTIO_F_RESTRICTED_DMA)));
+    g_assert_cmpint(qrestricted_int(d, "refusals"), ==, 1);
+    assert_latch(d, false);
+    qrestricted_stop(&m);
+}
+
+/*
+ * The latch holds across a device reset (a kexec, a driver unbind): the
+ * next driver that declines the feature is refused, as under refuse, and
+ * one that accepts it works.
+ */
+static void test_opt_in_latch_holds(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+    QVirtQueue *vq;
+
+    qrestricted_driver(d);
+    assert_latch(d, true);
+    driver_restart(d);
+    assert_latch(d, true);
+    qrestricted_offered(d);
+    g_assert_false(qrestricted_try_features(d, F(VIRTIO_F_VERSION_1)));
+    g_assert_cmpint(qrestricted_int(d, "refusals"), ==, 1);
+    /* a driver that skips negotiation gets nothing either */
+    qrestricted_force_driver_ok(d);
+    g_assert_false(qrestricted_dev_status(d) & VIRTIO_CONFIG_S_DRIVER_OK);
+    driver_restart(d);
+    qrestricted_window_reset(d->win);
+    vq = qrestricted_driver(d);
+    blk_roundtrip(d, vq, 4, 0x63);
+    assert_latch(d, true);
+    qrestricted_stop(&m);
+}
+
+/* Only a reset of the machine clears the latch. */
+static void test_opt_in_latch_machine_reset(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+
+    qrestricted_driver(d);
+    assert_latch(d, true);
+    qtest_qmp_assert_success(m.qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(m.qts, "RESET");
+    assert_latch(d, false);
+    /* an ordinary device again: firmware after a reboot may use it */
+    qrestricted_release(d);
+    d = qrestricted_pci(&m, DEVFN, "dev0");
+    unaware_roundtrip(d, 6, 0x74);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    assert_latch(d, false);
+    qrestricted_stop(&m);
+}
+
+/* The latch is part of the device's migrated state. */
+static void test_opt_in_latch_migrated(void)
+{
+    QRestrictedMachine src = { 0 }, dst = { 0 };
+    g_autofree char *uri = migration_uri();
+    QRestrictedDevice *d = start_blk(&src, OPT_IN);
+
+    qrestricted_driver(d);
+    assert_latch(d, true);
+    qrestricted_start(&dst, "-drive if=none,id=drive0,file=%s,format=raw "
+                      "-device virtio-blk-pci,id=dev0,addr=%d.0,"
+                      "drive=drive0,disable-legacy=on," OPT_IN " -incoming %s",
+                      src.img[0], DEV_SLOT, uri);
+    migrate_qmp(src.qts, dst.qts, uri, NULL, "{}");
+    wait_for_migration_complete(src.qts);
+    qtest_qmp_eventwait(dst.qts, "RESUME");
+    d = qrestricted_adopt(&dst, d);
+    assert_latch(d, true);
+    /* confined on the destination: an unaware driver is refused */
+    driver_restart(d);
+    qrestricted_offered(d);
+    g_assert_false(qrestricted_try_features(d, F(VIRTIO_F_VERSION_1)));
+    g_assert_cmpint(qrestricted_int(d, "refusals"), ==, 1);
+    qrestricted_stop(&dst);
+    qrestricted_stop(&src);
+}
+
 /* ---- hostile drivers ----------------------------------------------- */
 
 static void test_hostile_rings_outside(void)
@@ -472,6 +657,37 @@ static void test_hostile_used_ring_outside(void)
     qrestricted_expect_violation(d, "device (used) ring", used, used_len);
     qrestricted_wait_needs_reset(d);
     qrestricted_assert_inert(d, vq, a, used, used_len);
+    reset_and_recover(d);
+    qrestricted_stop(&m);
+}
+
+/* Once a driver opted in, the hostile cases are caught as with refuse. */
+static void test_opt_in_hostile_rings(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+    QGuestAllocator *a = &qrestricted_window(d)->alloc;
+    QVirtQueue *vq;
+
+    qrestricted_negotiate(d);
+    assert_latch(d, true);
+    vq = qvirtqueue_setup(d->vdev, &m.ram, 0);
+    qrestricted_expect_violation(d, "descriptor ring", vq->desc,
+                                 16 * vq->size);
+    qrestricted_wait_needs_reset(d);
+    qrestricted_assert_inert(d, vq, a, vq->used, 4 + 8 * vq->size);
+    reset_and_recover(d);
+    assert_latch(d, true);
+    qrestricted_stop(&m);
+}
+
+static void test_opt_in_hostile_indirect(void)
+{
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d = start_blk(&m, OPT_IN);
+
+    qrestricted_hostile_indirect(d, qrestricted_driver(d));
+    assert_latch(d, true);
     reset_and_recover(d);
     qrestricted_stop(&m);
 }
@@ -793,6 +1009,13 @@ static const BadConfig bad_configs[] = {
       "server=on,wait=off -device vhost-user-blk-pci,chardev=c0,"
       "restricted-dma-bar-size=1M", "restricted-dma-bar-size cannot be used "
       "with vhost-user-blk-pci unless the window is shared memory" },
+    { "opt-in-vhost-user",
+      "-chardev socket,id=c0,path=/tmp/qtest-rdma-none.sock,"
+      "server=on,wait=off "
+      "-object memory-backend-memfd,id=w0,size=1M,share=on "
+      "-device vhost-user-blk-pci,chardev=c0,disable-legacy=on,"
+      "restricted-dma-bar-memdev=w0,restricted-dma-policy=opt-in",
+      "restricted-dma-policy=opt-in cannot be used with a vhost backend" },
     { "viommu", "-device virtio-iommu-pci " BLK "disable-legacy=on,"
       "restricted-dma-bar-size=1M", "behind a vIOMMU", "q35",
       PLUGS({ "-device virtio-iommu-pci " DRIVE, "virtio-blk-pci",
@@ -976,6 +1199,19 @@ int main(int argc, char **argv)
     qtest_add_func("/virtio-rdma/tolerate/latches", test_tolerate);
     qtest_add_func("/virtio-rdma/tolerate/unaware-driver",
                    test_tolerate_unaware_driver);
+    qtest_add_func("/virtio-rdma/opt-in/unconfined", test_opt_in_unconfined);
+    qtest_add_func("/virtio-rdma/opt-in/confined", test_opt_in_confined);
+    qtest_add_func("/virtio-rdma/opt-in/needs-access-platform",
+                   test_opt_in_needs_access_platform);
+    qtest_add_func("/virtio-rdma/opt-in/hostile-rings",
+                   test_opt_in_hostile_rings);
+    qtest_add_func("/virtio-rdma/opt-in/hostile-indirect",
+                   test_opt_in_hostile_indirect);
+    qtest_add_func("/virtio-rdma/opt-in/latch-holds", test_opt_in_latch_holds);
+    qtest_add_func("/virtio-rdma/opt-in/latch-machine-reset",
+                   test_opt_in_latch_machine_reset);
+    qtest_add_func("/virtio-rdma/opt-in/latch-migrated",
+                   test_opt_in_latch_migrated);
     qtest_add_func("/virtio-rdma/hostile/rings-outside",
                    test_hostile_rings_outside);
     qtest_add_func("/virtio-rdma/hostile/buffer-outside",

@@ -3,9 +3,12 @@
  *
  * -object restricted-dma-pool,id=ID,size=SIZE[,addr=GPA] is a range of
  * ordinary guest RAM that virtio devices with restricted-dma-pool=ID use as
- * their only DMA window.  The board places it (or checks the pinned
- * address) and describes it to the guest as a device-tree
- * "restricted-dma-pool" node referenced from each device's node.
+ * their only DMA window.  The pool is a window provider
+ * (TYPE_VIRTIO_RESTRICTED_DMA_PROVIDER).  A board that can tell its guest
+ * about pools places them when it lays out RAM, with
+ * restricted_dma_pool_place_all(), and describes each to the guest (arm
+ * virt: a device-tree "restricted-dma-pool" node referenced from each
+ * device's node).
  *
  * With memdev=MEMID in place of size, the range is backed by that memory
  * backend instead, mapped over the guest RAM there; a vhost-user backend
@@ -19,7 +22,8 @@
 
 #include "qemu/units.h"
 #include "qom/object.h"
-#include "exec/hwaddr.h"
+#include "exec/memory.h"
+#include "qemu/queue.h"
 
 #define TYPE_RESTRICTED_DMA_POOL "restricted-dma-pool"
 OBJECT_DECLARE_SIMPLE_TYPE(RestrictedDMAPool, RESTRICTED_DMA_POOL)
@@ -33,43 +37,51 @@ struct RestrictedDMAPool {
     uint64_t size;
     bool has_size;
     HostMemoryBackend *memdev;  /* backs the pool, if given */
+    /* where the pool is: pinned by the user (has_addr), or placed */
+    uint64_t addr;
     bool has_addr;
-    uint64_t addr;          /* the pinned address, if has_addr */
-
     bool placed;
-    hwaddr base;
+    /*
+     * the board describes the pool to the guest itself (a device-tree
+     * node), so a device whose transport does not announce it can use it
+     */
+    bool described;
+    /*
+     * the guest will never use the pool's memory for itself (the board
+     * reserved it in the memory map the guest boots with), so a device
+     * plugged at run time can use the pool
+     */
+    bool reserved;
+    MemoryRegion mr;        /* the pool's guest RAM, once placed */
     GPtrArray *users;       /* the VirtIODevices that use the pool */
-    uint32_t phandle;       /* of its device-tree node, once written */
+    QTAILQ_ENTRY(RestrictedDMAPool) next;   /* in the order created */
+    bool listed;
 };
 
 /*
- * A machine that can describe pools to its guest implements this
- * interface.
+ * Place every pool in guest RAM [@ram_base, @ram_base + @ram_size), in the
+ * order they were created: at its addr, or else as high as it fits, 2 MiB
+ * aligned, below the pools placed before it.  A board whose guest can
+ * learn about pools calls it when it lays out RAM, before devices are
+ * created, and keeps the pools out of the guest's own use.  @described:
+ * the board also tells the guest which device uses which pool; otherwise
+ * only a device whose transport announces its pool can use one.
  */
-#define TYPE_RESTRICTED_DMA_POOL_HOST "restricted-dma-pool-host"
-
-typedef struct RestrictedDMAPoolHostClass {
-    InterfaceClass parent_class;
-
-    /*
-     * The guest RAM pools may live in, [*ram_base, *ram_base + *ram_size),
-     * and the part of it that holds the kernel, initrd and device tree,
-     * [*boot_base, *boot_base + *boot_size) (*boot_size is 0 without a
-     * kernel).
-     */
-    void (*get_ram)(Object *host, hwaddr *ram_base, uint64_t *ram_size,
-                    hwaddr *boot_base, uint64_t *boot_size);
-} RestrictedDMAPoolHostClass;
-
-DECLARE_CLASS_CHECKERS(RestrictedDMAPoolHostClass, RESTRICTED_DMA_POOL_HOST,
-                       TYPE_RESTRICTED_DMA_POOL_HOST)
+bool restricted_dma_pool_place_all(hwaddr ram_base, uint64_t ram_size,
+                                   bool described, Error **errp);
 
 /*
- * Give @vdev, whose restricted-dma-pool property is set, the pool as its
- * window: check the machine and the transport, place the pool if it is not
- * placed yet, and hand it to the restricted DMA core.
+ * The board put @what at [@base, @base + @size): check that no pool is
+ * there.
  */
-bool restricted_dma_pool_plug(VirtIODevice *vdev, Error **errp);
+bool restricted_dma_pool_check_free(hwaddr base, uint64_t size,
+                                    const char *what, Error **errp);
+
+/*
+ * The lowest address of a placed pool below @limit, or @limit: where a
+ * boot loader that fills RAM from the top down must stop.
+ */
+uint64_t restricted_dma_pool_lowest(uint64_t limit);
 
 /* Call @fn for each pool object, in the order they were created. */
 void restricted_dma_pool_foreach(void (*fn)(RestrictedDMAPool *pool,
@@ -77,8 +89,5 @@ void restricted_dma_pool_foreach(void (*fn)(RestrictedDMAPool *pool,
                                  void *opaque);
 
 const char *restricted_dma_pool_id(RestrictedDMAPool *pool);
-
-/* @vdev goes away: it no longer uses its pool. */
-void restricted_dma_pool_unplug(VirtIODevice *vdev);
 
 #endif

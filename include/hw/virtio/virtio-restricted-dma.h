@@ -8,8 +8,13 @@
  * Every access outside the window fails before it touches memory, breaks
  * the device (NEEDS_RESET) and is counted.
  *
- * This is the transport-independent core; a transport provides the window
- * (virtio-pci: a RAM-backed BAR) and tells the core where it currently is.
+ * The window comes from a *provider*, an object that implements
+ * TYPE_VIRTIO_RESTRICTED_DMA_PROVIDER: it says what memory backs the window
+ * and where the window is now.  A transport names the provider of its
+ * device through VirtioBusClass::get_restricted_dma (a BAR of its own, a
+ * pool the user gave the device, ...).  This core knows nothing of
+ * transports, pools or boards: it owns the device's private address space,
+ * the policy, the confinement checks and the counters.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -18,6 +23,7 @@
 #define HW_VIRTIO_RESTRICTED_DMA_H
 
 #include "qemu/units.h"
+#include "qom/object.h"
 #include "exec/memory.h"
 #include "hw/qdev-properties.h"
 #include "hw/virtio/virtio.h"
@@ -31,8 +37,9 @@
  */
 #define VIRTIO_F_RESTRICTED_DMA 27
 
-/* virtio-pci vendor capability that locates the window in a BAR */
-#define VIRTIO_PCI_CAP_RESTRICTED_DMA_CFG 10
+/* The properties every virtio device has. */
+#define VIRTIO_RESTRICTED_DMA_PROP_POLICY "restricted-dma-policy"
+#define VIRTIO_RESTRICTED_DMA_PROP_POOL "restricted-dma-pool"
 
 /*
  * One maximum-size request: the largest single mapping a Linux restricted
@@ -42,80 +49,116 @@
 #define VIRTIO_RESTRICTED_DMA_MAX_REQUEST (256 * KiB)
 
 extern const PropertyInfo qdev_prop_virtio_restricted_dma_policy;
-#define DEFINE_PROP_VIRTIO_RESTRICTED_DMA_POLICY(_n, _s, _f) \
-    DEFINE_PROP_SIGNED(_n, _s, _f, VIRTIO_RESTRICTED_DMA_POLICY_REFUSE, \
+#define DEFINE_PROP_VIRTIO_RESTRICTED_DMA_POLICY(_s, _f) \
+    DEFINE_PROP_SIGNED(VIRTIO_RESTRICTED_DMA_PROP_POLICY, _s, _f, \
+                       VIRTIO_RESTRICTED_DMA_POLICY_REFUSE, \
                        qdev_prop_virtio_restricted_dma_policy, \
                        VirtioRestrictedDmaPolicy)
 
 /*
- * The minimum window size for @vdev: every virtqueue at its maximum size
- * (split layout: 16 bytes of descriptor, 2 of avail ring and 8 of used
- * ring per entry, plus 6 bytes of header each for avail and used, each
- * part rounded up to 16 bytes), plus VIRTIO_RESTRICTED_DMA_MAX_REQUEST.
+ * The provider of a window.
  */
-uint64_t virtio_restricted_dma_min_size(VirtIODevice *vdev);
+#define TYPE_VIRTIO_RESTRICTED_DMA_PROVIDER "virtio-restricted-dma-provider"
+
+typedef struct VirtIORestrictedDMAProviderClass
+    VirtIORestrictedDMAProviderClass;
+DECLARE_CLASS_CHECKERS(VirtIORestrictedDMAProviderClass,
+                       VIRTIO_RESTRICTED_DMA_PROVIDER,
+                       TYPE_VIRTIO_RESTRICTED_DMA_PROVIDER)
+
+/*
+ * What a transport asks for when its device is realized (see
+ * VirtioBusClass::get_restricted_dma).
+ */
+struct VirtIORestrictedDMARequest {
+    /* implements TYPE_VIRTIO_RESTRICTED_DMA_PROVIDER; NULL: no window */
+    Object *provider;
+    /* the property that asks for the window, for messages */
+    const char *prop;
+    /*
+     * the transport itself tells the guest where the window is (a BAR's
+     * capability), so it needs no firmware table and works for a device
+     * plugged at run time
+     */
+    bool announced;
+    /*
+     * the window is closed until the transport enables DMA with
+     * virtio_restricted_dma_update() (Bus Master)
+     */
+    bool gated;
+    /* the device has a legacy interface, where bit 27 is ANY_LAYOUT */
+    bool legacy;
+    /* how to do without the legacy interface; freed by the core */
+    char *legacy_hint;
+};
+
+struct VirtIORestrictedDMAProviderClass {
+    InterfaceClass parent_class;
+
+    /*
+     * @vdev, whose transport made @req, is realized and asks for the
+     * window: check that the window can serve it and record it as a user.
+     * Called before anything of @vdev is built.  Optional.
+     */
+    bool (*attach)(Object *provider, VirtIODevice *vdev,
+                   const VirtIORestrictedDMARequest *req, Error **errp);
+    /*
+     * @vdev no longer uses the window: it is unplugged, or its realize
+     * failed after attach().  Optional.
+     */
+    void (*detach)(Object *provider, VirtIODevice *vdev);
+    /* The memory that backs the window; all of it is the window. */
+    MemoryRegion *(*get_memory)(Object *provider);
+    /*
+     * Where the device sees the window now: its bus address in *@addr, or
+     * false while the window is not mapped.
+     */
+    bool (*get_address)(Object *provider, uint64_t *addr);
+    /* Describe the window in @st: its kind and that kind's members. */
+    void (*describe)(Object *provider, VirtioRestrictedDmaStatus *st);
+};
 
 /* @size as a property value for messages: "512K", "8M", "4096". */
 char *virtio_restricted_dma_size_arg(uint64_t size);
 
 /*
- * Can a vhost-user backend map @be (shared memory with a file
- * descriptor)?  False for NULL.
+ * A window backed by @be: check that no other window or device uses the
+ * backend, and claim it.  @what names the backend for the message, as the
+ * user gave it.
  */
-bool virtio_restricted_dma_shareable(HostMemoryBackend *be);
+bool virtio_restricted_dma_claim_memdev(HostMemoryBackend *be,
+                                        const char *what, Error **errp);
+void virtio_restricted_dma_release_memdev(HostMemoryBackend *be);
 
 /*
- * Device types whose vhost backend maps all of guest RAM ("vhost-*")
- * cannot be confined; vhost-user types ("vhost-user-*") can be when the
- * window is @shared (virtio_restricted_dma_shareable()), as their backend
- * is then given the window alone.  Checked before realize, so that such a
- * device fails before it waits for its backend.
+ * Called by virtio_device_realize() before the device is realized: ask
+ * the transport for a window and check everything about it that can be
+ * checked before the device is built.
  */
-bool virtio_restricted_dma_check_type(const char *type, const char *prop,
-                                      bool shared, Error **errp);
+bool virtio_restricted_dma_realize(VirtIODevice *vdev, Error **errp);
 
 /*
- * Check that @vdev can be confined at all (a device type that does not
- * touch guest RAM by design, no vhost backend but vhost-user with a
- * @shared window, iommu_platform not turned off, a modern interface) and
- * that @size fits it.  @prop names the user's property in messages.
+ * Called once the device is plugged into its transport: check what needs
+ * the realized device (its virtqueues, its vhost backend), build the
+ * device's address space and offer the feature.  The address space is
+ * then vdev->dma_as.
  */
-bool virtio_restricted_dma_check_device(VirtIODevice *vdev, const char *prop,
-                                        uint64_t size, bool shared,
-                                        Error **errp);
+bool virtio_restricted_dma_plug(VirtIODevice *vdev, Error **errp);
 
-/* restricted-dma-policy without a window is a configuration error. */
-bool virtio_restricted_dma_check_unused(VirtIODevice *vdev, Error **errp);
-
-typedef struct VirtIORestrictedDMAWindow {
-    VirtioRestrictedDmaKind kind;
-    MemoryRegion *backing;      /* the window is @size bytes of @backing */
-    uint64_t offset;            /* ... from @offset */
-    uint64_t size;
-    int bar;                    /* VIRTIO_RESTRICTED_DMA_KIND_BAR: index */
-    const char *pool;           /* VIRTIO_RESTRICTED_DMA_KIND_POOL: id */
-} VirtIORestrictedDMAWindow;
-
-/*
- * Give @vdev the window @w.  The window starts closed.  From now on the
- * device offers VIRTIO_F_RESTRICTED_DMA and VIRTIO_F_ACCESS_PLATFORM, and
- * virtio_restricted_dma_address_space() is its DMA address space.
- */
-void virtio_restricted_dma_init(VirtIODevice *vdev,
-                                const VirtIORestrictedDMAWindow *w);
-/* unrealize: tear the address space down; finalize: free the rest. */
-void virtio_restricted_dma_cleanup(VirtIODevice *vdev);
+/* Undo realize() and plug(), after a failed realize or on unrealize. */
+void virtio_restricted_dma_unrealize(VirtIODevice *vdev);
+/* The device is finalized: free the rest. */
 void virtio_restricted_dma_finalize(VirtIODevice *vdev);
 
-/* The transport moved, opened or closed the window (bus address @base). */
-void virtio_restricted_dma_set_window(VirtIODevice *vdev, bool open,
-                                      hwaddr base);
+/* The provider of @vdev's window, or NULL. */
+Object *virtio_restricted_dma_provider(VirtIODevice *vdev);
 
-/* Open or close the window where it is (Bus Master for a pool). */
-void virtio_restricted_dma_set_enabled(VirtIODevice *vdev, bool open);
-
-AddressSpace *virtio_restricted_dma_address_space(VirtIODevice *vdev);
-VirtioRestrictedDmaKind virtio_restricted_dma_kind(VirtIODevice *vdev);
+/*
+ * The window may have moved, been mapped or unmapped: look where the
+ * provider has it now.  @dma_enabled: the transport lets the device
+ * master the bus (Bus Master for PCI); the window is closed without it.
+ */
+void virtio_restricted_dma_update(VirtIODevice *vdev, bool dma_enabled);
 
 /*
  * A status write: with the refuse policy, FEATURES_OK from a driver that
@@ -129,29 +172,26 @@ int virtio_restricted_dma_check_status(VirtIODevice *vdev, uint8_t val);
 /*
  * May the device process its queues?  With the refuse policy, only once
  * FEATURES_OK has latched: a driver that skips negotiation gets nothing.
+ * (With opt-in, a driver that skips it opts out; once latched, FEATURES_OK
+ * is refused to any driver that declines the feature.)
  */
+bool virtio_restricted_dma_may_run_slow(VirtIODevice *vdev);
+
 static inline bool virtio_restricted_dma_may_run(VirtIODevice *vdev)
 {
-    return likely(!vdev->rdma) ||
-           vdev->rdma_policy == VIRTIO_RESTRICTED_DMA_POLICY_TOLERATE ||
-           (vdev->status & VIRTIO_CONFIG_S_FEATURES_OK);
+    return likely(!vdev->restricted_dma) ||
+           virtio_restricted_dma_may_run_slow(vdev);
 }
 
 /* The device was reset: a new violation may be counted again. */
 void virtio_restricted_dma_reset(VirtIODevice *vdev);
 
 /*
- * Is [@addr, @addr + @len) wholly inside the open window (or the device
- * not restricted)?  No side effect: for debug and monitor paths.
- */
-bool virtio_restricted_dma_inside(VirtIODevice *vdev, hwaddr addr,
-                                  hwaddr len);
-bool virtio_restricted_dma_rings_inside(VirtIODevice *vdev, int n);
-
-/*
- * Is the access [@addr, @addr + @len) wholly inside the open window?  If
- * not, the violation is reported (guest error, trace, QMP event, counter)
- * and the device is marked broken; @what names the access for the message.
+ * Is [@addr, @addr + @len) wholly inside the open window (or is the device
+ * not confined now: opt-in)?  If not, and @what is not NULL, the violation
+ * is reported (guest error, trace, QMP event, counter) and the device is
+ * marked broken; @what names the access for the message.  With @what NULL
+ * nothing is reported: for debug and monitor paths.
  */
 bool virtio_restricted_dma_check_slow(VirtIODevice *vdev, hwaddr addr,
                                       hwaddr len, const char *what);
@@ -160,9 +200,16 @@ static inline bool virtio_restricted_dma_check(VirtIODevice *vdev,
                                                hwaddr addr, hwaddr len,
                                                const char *what)
 {
-    return likely(!vdev->rdma) ||
+    return likely(!vdev->restricted_dma) ||
            virtio_restricted_dma_check_slow(vdev, addr, len, what);
 }
+
+/*
+ * Are the rings of queue @n inside the window?  Reported as
+ * virtio_restricted_dma_check_slow() does if @report.
+ */
+bool virtio_restricted_dma_check_rings(VirtIODevice *vdev, int n,
+                                       bool report);
 
 /*
  * The vhost backend of @vdev signalled an error on virtqueue @queue (its
@@ -171,9 +218,6 @@ static inline bool virtio_restricted_dma_check(VirtIODevice *vdev,
  * error counted, once until the device is reset.
  */
 void virtio_restricted_dma_backend_error(VirtIODevice *vdev, int queue);
-
-/* Check every ring of queue @n before the device uses it. */
-bool virtio_restricted_dma_check_rings(VirtIODevice *vdev, int n);
 
 VirtioRestrictedDmaStatus *virtio_restricted_dma_query(VirtIODevice *vdev);
 

@@ -5,9 +5,9 @@
  * is restricted to a window:
  *
  * - Its DMA patterns fill what a device reads from guest RAM.  A BAR
- *   window is not guest RAM, so rdma_fuzz_window_read() tells it where a
- *   read from a window's RAM is, and the device reads the fuzzer's
- *   descriptors and buffers from its window as it would from RAM.
+ *   window is not guest RAM, so restricted_dma_fuzz_window_read() tells
+ *   it where a read from a window's RAM is, and the device reads the
+ *   fuzzer's descriptors and buffers from its window as it would from RAM.
  *
  * - An oracle makes a confinement break a crash.  Guest RAM outside every
  *   window holds a canary, written before each input and checked after
@@ -53,7 +53,7 @@ static int find_device(Object *obj, void *opaque)
     VirtIODevice *vdev = (VirtIODevice *)object_dynamic_cast(obj,
                                                          TYPE_VIRTIO_DEVICE);
 
-    if (vdev && vdev->rdma) {
+    if (vdev && vdev->restricted_dma) {
         g_ptr_array_add(devices, vdev);
     }
     return 0;
@@ -66,7 +66,7 @@ static MemoryRegion *window(VirtIODevice *vdev, hwaddr *addr, hwaddr *size,
     VirtioRestrictedDmaStatus *s = virtio_restricted_dma_query(vdev);
     AddressSpace *as = s->kind == VIRTIO_RESTRICTED_DMA_KIND_POOL ?
                        &address_space_memory :
-                       virtio_restricted_dma_address_space(vdev);
+                       vdev->dma_as;
     MemoryRegion *mr = NULL;
     hwaddr len;
 
@@ -92,7 +92,7 @@ static gint range_cmp(gconstpointer a, gconstpointer b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-void rdma_fuzz_init(void)
+void restricted_dma_fuzz_init(void)
 {
     MemoryRegion *ram = current_machine->ram, *mr;
     hwaddr addr, size, offset;
@@ -224,7 +224,7 @@ static void describe(GHashTable *fuzzable)
     fflush(stdout);
 }
 
-void rdma_fuzz_arm(GHashTable *fuzzable)
+void restricted_dma_fuzz_arm(GHashTable *fuzzable)
 {
     static bool described;
 
@@ -238,14 +238,15 @@ void rdma_fuzz_arm(GHashTable *fuzzable)
     }
 }
 
-void rdma_fuzz_check(void)
+void restricted_dma_fuzz_check(void)
 {
     if (devices && devices->len) {
         for_each_canaried(check);
     }
 }
 
-bool rdma_fuzz_window_read(hwaddr *addr, hwaddr len, MemoryRegion *mr)
+bool restricted_dma_fuzz_window_read(hwaddr *addr, hwaddr len,
+                                     MemoryRegion *mr)
 {
     hwaddr base, size, offset;
     VirtioRestrictedDmaKind kind;

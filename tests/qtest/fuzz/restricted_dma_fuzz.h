@@ -13,24 +13,24 @@ typedef struct MemoryRegion MemoryRegion;
 
 /*
  * Find the virtio devices with a restricted DMA window.  From then on,
- * guest RAM outside every window holds a canary that rdma_fuzz_check()
- * verifies after each input.
+ * guest RAM outside every window holds a canary that
+ * restricted_dma_fuzz_check() verifies after each input.
  */
-void rdma_fuzz_init(void);
+void restricted_dma_fuzz_init(void);
 
 /*
  * Write the canary (again) into guest RAM outside every window.  The first
  * time, describe the windows and the regions in @fuzzable, with the index
  * the fuzzer's MMIO operations give each.
  */
-void rdma_fuzz_arm(GHashTable *fuzzable);
+void restricted_dma_fuzz_arm(GHashTable *fuzzable);
 
 /*
  * Abort, with what was found where, if the canary changed: a device
  * wrote guest RAM outside its window, or read it (the generic fuzzer fills
  * what a device reads with its DMA patterns).
  */
-void rdma_fuzz_check(void);
+void restricted_dma_fuzz_check(void);
 
 /*
  * A device is reading @len bytes at @addr of @mr: a bus address, or an
@@ -38,6 +38,7 @@ void rdma_fuzz_check(void);
  * restricted DMA window (a BAR's RAM, or a pool in guest RAM), make @addr
  * their bus address and return true: the fuzzer fills them with a pattern.
  */
-bool rdma_fuzz_window_read(hwaddr *addr, hwaddr len, MemoryRegion *mr);
+bool restricted_dma_fuzz_window_read(hwaddr *addr, hwaddr len,
+                                     MemoryRegion *mr);
 
 #endif
