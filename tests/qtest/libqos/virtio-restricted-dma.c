@@ -724,6 +724,116 @@ void qrestricted_hostile_indirect(QRestrictedDevice *d, QVirtQueue *vq)
     g_free(ind);
 }
 
+/* ---- any device: requests as chains of buffers --------------------- */
+
+void qrestricted_driver_queues(QRestrictedDevice *d, uint64_t features,
+                               int n, QVirtQueue **vqs)
+{
+    QRestrictedWindow *w = qrestricted_window(d);
+    uint64_t f = qrestricted_offered(d);
+    int i;
+
+    qvirtio_set_features(d->vdev, f & (QRESTRICTED_F_AWARE | features |
+                                       (1ULL << VIRTIO_RING_F_INDIRECT_DESC)));
+    for (i = 0; i < n; i++) {
+        vqs[i] = qvirtqueue_setup(d->vdev, &w->alloc, i);
+    }
+    qvirtio_set_driver_ok(d->vdev);
+}
+
+uint64_t qrestricted_put(QRestrictedDevice *d, const void *data, size_t len)
+{
+    uint64_t addr = guest_alloc(&qrestricted_window(d)->alloc, len);
+
+    if (data) {
+        qtest_memwrite(d->m->qts, addr, data, len);
+    } else {
+        qrestricted_fill(d->m->qts, addr, 0, len);
+    }
+    return addr;
+}
+
+uint64_t qrestricted_canary(QRestrictedDevice *d, size_t len)
+{
+    uint64_t addr = guest_alloc(&d->m->ram, len);
+
+    qrestricted_fill(d->m->qts, addr, QRESTRICTED_CANARY, len);
+    return addr;
+}
+
+uint32_t qrestricted_submit_chain(QRestrictedDevice *d, QVirtQueue *vq,
+                                  const QRestrictedBuf *bufs, int n)
+{
+    QTestState *qts = d->m->qts;
+    uint32_t head = 0;
+    int i;
+
+    g_assert_cmpint(n, >, 0);
+    for (i = 0; i < n; i++) {
+        uint32_t idx = qvirtqueue_add(qts, vq, bufs[i].addr, bufs[i].len,
+                                      bufs[i].write, i < n - 1);
+
+        if (!i) {
+            head = idx;
+        }
+    }
+    qvirtqueue_kick(qts, d->vdev, vq, head);
+    return head;
+}
+
+uint32_t qrestricted_wait_used(QRestrictedDevice *d, QVirtQueue *vq,
+                               uint32_t head)
+{
+    gint64 start = g_get_monotonic_time();
+    uint32_t got, len = 0;
+
+    while (!qvirtqueue_get_buf(d->m->qts, vq, &got, &len)) {
+        g_assert(g_get_monotonic_time() - start <= QRESTRICTED_TIMEOUT_US);
+        g_usleep(100);
+    }
+    g_assert_cmpint(got, ==, head);
+    return len;
+}
+
+uint32_t qrestricted_call(QRestrictedDevice *d, QVirtQueue *vq,
+                          const QRestrictedBuf *bufs, int n)
+{
+    return qrestricted_wait_used(d, vq, qrestricted_submit_chain(d, vq, bufs,
+                                                                 n));
+}
+
+uint16_t qrestricted_used_idx(QRestrictedDevice *d, QVirtQueue *vq)
+{
+    return qtest_readw(d->m->qts, vq->used + offsetof(struct vring_used,
+                                                      idx));
+}
+
+void qrestricted_assert_broken(QRestrictedDevice *d, QVirtQueue *vq,
+                               uint16_t idx, const char *access,
+                               uint64_t addr, uint64_t len, uint64_t canary,
+                               size_t canary_len)
+{
+    gint64 start = g_get_monotonic_time();
+
+    /* a device that fails the request without counting it fails here */
+    while (qrestricted_int(d, "violations") == 0) {
+        if (g_get_monotonic_time() - start > QRESTRICTED_TIMEOUT_US) {
+            g_error("%s: no violation counted for the %s at 0x%" PRIx64,
+                    d->id, access, addr);
+        }
+        g_usleep(1000);
+    }
+    qrestricted_expect_violation(d, access, addr, len);
+    qrestricted_wait_needs_reset(d);
+    qrestricted_settle(d->m->qts);
+    if (canary_len) {
+        qrestricted_assert_filled(d->m->qts, canary, QRESTRICTED_CANARY,
+                                  canary_len);
+    }
+    g_assert_cmpint(qrestricted_used_idx(d, vq), ==, idx);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 1);
+}
+
 /* ---- QEMU that must not start, or must refuse a device_add --------- */
 
 int qrestricted_run(const char *machine, const char *args, char **err)

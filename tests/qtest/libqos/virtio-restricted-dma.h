@@ -299,6 +299,62 @@ void qrestricted_hostile_buffer(QRestrictedDevice *d, QVirtQueue *vq,
  */
 void qrestricted_hostile_indirect(QRestrictedDevice *d, QVirtQueue *vq);
 
+/* ---- any device: requests as chains of buffers --------------------- */
+
+/* The byte that a canary outside the window is filled with */
+#define QRESTRICTED_CANARY 0xa5
+
+/* One buffer of a request: where, how long, and who writes it. */
+typedef struct QRestrictedBuf {
+    uint64_t addr;
+    uint32_t len;
+    bool write;               /* the device writes it */
+} QRestrictedBuf;
+
+/*
+ * An aware driver with queues 0 to @n - 1 in the window (@vqs): it accepts
+ * the restricted DMA features, indirect descriptors and those of
+ * @features that the device offers; then DRIVER_OK.
+ */
+void qrestricted_driver_queues(QRestrictedDevice *d, uint64_t features,
+                               int n, QVirtQueue **vqs);
+
+/* @len bytes in the window, holding @data (NULL: zeroes) */
+uint64_t qrestricted_put(QRestrictedDevice *d, const void *data, size_t len);
+
+/* @len bytes of guest RAM outside every window, holding the canary */
+uint64_t qrestricted_canary(QRestrictedDevice *d, size_t len);
+
+/* Queue the chain @bufs (@n of them) on @vq and kick; returns its head. */
+uint32_t qrestricted_submit_chain(QRestrictedDevice *d, QVirtQueue *vq,
+                                  const QRestrictedBuf *bufs, int n);
+
+/*
+ * Wait until the device has used the chain @head on @vq; returns the
+ * length it wrote.  It polls the used ring, not the ISR, which the
+ * queues of a device share and which a read clears.
+ */
+uint32_t qrestricted_wait_used(QRestrictedDevice *d, QVirtQueue *vq,
+                               uint32_t head);
+
+/* Submit the chain @bufs and wait for it; returns the length written. */
+uint32_t qrestricted_call(QRestrictedDevice *d, QVirtQueue *vq,
+                          const QRestrictedBuf *bufs, int n);
+
+/* The used index of @vq, as the device last wrote it */
+uint16_t qrestricted_used_idx(QRestrictedDevice *d, QVirtQueue *vq);
+
+/*
+ * What a hostile request must come to: the violation event for @access
+ * at @addr, @len bytes; NEEDS_RESET; @canary_len bytes at @canary still
+ * hold the canary; nothing more on @vq's used ring than @idx; and one
+ * violation counted.
+ */
+void qrestricted_assert_broken(QRestrictedDevice *d, QVirtQueue *vq,
+                               uint16_t idx, const char *access,
+                               uint64_t addr, uint64_t len, uint64_t canary,
+                               size_t canary_len);
+
 /* ---- QEMU that must not start, or must refuse a device_add --------- */
 
 /*
