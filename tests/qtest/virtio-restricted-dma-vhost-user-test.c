@@ -72,6 +72,9 @@ typedef struct Backend {
     bool hung_up;
     bool broken;            /* a request had no mapping, until restarted */
     uint8_t *disk;          /* shared with another backend, if any */
+    /* any other vhost-user type: requests are echoed, config is @config */
+    bool echo;
+    uint8_t config[64];
 
     /* shared with the test, under @lock */
     GMutex lock;
@@ -156,6 +159,14 @@ static int backend_process_msg(VuDev *dev, VhostUserMsg *vmsg, int *do_reply)
         /* a new start */
         b->broken = false;
         return false;
+    case VHOST_USER_GPU_SET_SOCKET:
+        /* vhost-user-gpu's display socket: an echo backend has no display */
+        if (b->echo && vmsg->fd_num == 1) {
+            close(vmsg->fds[0]);
+            *do_reply = false;
+            return true;
+        }
+        return false;
     default:
         return false;
     }
@@ -176,11 +187,17 @@ static uint64_t backend_get_features(VuDev *dev)
 
 static int backend_get_config(VuDev *dev, uint8_t *config, uint32_t len)
 {
+    Backend *b = backend_of(dev);
     struct virtio_blk_config cfg = {
         .capacity = cpu_to_le64(DISK_SIZE / SECTOR),
         .num_queues = cpu_to_le16(1),
     };
 
+    if (b->echo) {
+        memset(config, 0, len);
+        memcpy(config, b->config, MIN(sizeof(b->config), len));
+        return 0;
+    }
     memcpy(config, &cfg, MIN(sizeof(cfg), len));
     return 0;
 }
@@ -272,6 +289,16 @@ static uint32_t backend_blk(Backend *b, VuVirtqElement *elem)
     return len + 1;
 }
 
+/* Any other type: what the driver wrote is copied back into its buffers */
+static uint32_t backend_echo(VuVirtqElement *elem)
+{
+    size_t out = iov_size(elem->out_sg, elem->out_num);
+    g_autofree uint8_t *buf = g_malloc(out);
+
+    iov_to_buf(elem->out_sg, elem->out_num, 0, buf, out);
+    return iov_from_buf(elem->in_sg, elem->in_num, 0, buf, out);
+}
+
 static void backend_queue(VuDev *dev, int qidx)
 {
     Backend *b = backend_of(dev);
@@ -300,7 +327,8 @@ static void backend_queue(VuDev *dev, int qidx)
         if (!elem) {
             break;
         }
-        vu_queue_push(dev, vq, elem, backend_blk(b, elem));
+        vu_queue_push(dev, vq, elem, b->echo ? backend_echo(elem) :
+                      backend_blk(b, elem));
         free(elem);
         done = true;
         backend_lock(b);
@@ -348,8 +376,8 @@ static gpointer backend_thread(gpointer opaque)
             }
             fd = accept(b->listen_fd, NULL, NULL);
             g_assert_cmpint(fd, >=, 0);
-            g_assert_true(vug_init(&b->dev, 1, fd, backend_panic,
-                                   &backend_iface));
+            g_assert_true(vug_init(&b->dev, b->echo ? 8 : 1, fd,
+                                   backend_panic, &backend_iface));
             b->connected = true;
             b->hung_up = false;
             continue;
@@ -366,7 +394,12 @@ static gpointer backend_thread(gpointer opaque)
     return NULL;
 }
 
-static void backend_start(Backend *b, uint8_t *disk)
+/*
+ * A vhost-user-blk backend on @disk or, without a disk, one for any other
+ * type that echoes requests and has the device config @config.
+ */
+static void backend_start_full(Backend *b, uint8_t *disk,
+                               const void *config, size_t len)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
@@ -374,6 +407,11 @@ static void backend_start(Backend *b, uint8_t *disk)
     b->path = g_strdup_printf("%s/qtest-rdma-vu-%d-%p.sock",
                               g_get_tmp_dir(), getpid(), b);
     b->disk = disk;
+    if (!disk) {
+        b->echo = true;
+        g_assert_cmpint(len, <=, sizeof(b->config));
+        memcpy(b->config, config, len);
+    }
     g_mutex_init(&b->lock);
     g_cond_init(&b->cond);
     b->ctx = g_main_context_new();
@@ -385,6 +423,11 @@ static void backend_start(Backend *b, uint8_t *disk)
                          sizeof(sun)), ==, 0);
     g_assert_cmpint(listen(b->listen_fd, 1), ==, 0);
     b->thread = g_thread_new("vhost-user-backend", backend_thread, b);
+}
+
+static void backend_start(Backend *b, uint8_t *disk)
+{
+    backend_start_full(b, disk, NULL, 0);
 }
 
 static void backend_stop(Backend *b)
@@ -753,6 +796,221 @@ static void test_pci_hot_unplug(void)
     backend_stop(&vu);
 }
 
+/* ---- every other vhost-user type ---------------------------------- */
+
+/*
+ * vhost-user types besides blk take a window too, if it is shared memory.
+ * QEMU does none of their I/O: what keeps them confined is the memory
+ * table their backend gets, which is the same for every type.  So each
+ * type runs against an echo backend (the test's, on libvhost-user), with
+ * its window a shared BAR or a shared pool: the table must be the window
+ * alone, a request in the window is answered (the backend copies what
+ * the driver wrote into the driver's buffer), and a request whose buffer
+ * is in guest RAM outside the window, shared or not, cannot be reached by
+ * the backend: a counted backend error, NEEDS_RESET, the canary intact.
+ */
+typedef struct VuType {
+    const char *name;
+    const char *pci;            /* its PCI type, or NULL */
+    const char *mmio;           /* its virtio-mmio type, or NULL */
+    bool legacy_prop;           /* the PCI type has disable-legacy */
+    bool no_bar;                /* no BAR is free for a window: refused */
+    int nqueues;
+    const char *props;          /* more device properties */
+    /* the device config the backend gives, if QEMU asks for it */
+    uint8_t config[8];
+} VuType;
+
+static const VuType vu_types[] = {
+    { "fs", "vhost-user-fs-pci", "vhost-user-fs-device", false, false, 2,
+      ",tag=fs0" },
+    { "gpio", "vhost-user-gpio-pci", "vhost-user-gpio-device", false, false,
+      2 },
+    { "gpu", "vhost-user-gpu-pci", "vhost-user-gpu", true, false, 2 },
+    { "i2c", "vhost-user-i2c-pci", "vhost-user-i2c-device", false, false,
+      1 },
+    { "input", "vhost-user-input-pci", "vhost-user-input", true, false, 2 },
+    { "rng", "vhost-user-rng-pci", "vhost-user-rng", false, false, 1 },
+    { "scmi", "vhost-user-scmi-pci", "vhost-user-scmi", false, false, 2 },
+    { "scsi", "vhost-user-scsi-pci", "vhost-user-scsi", true, false, 3 },
+    { "snd", "vhost-user-snd-pci", "vhost-user-snd", false, false, 4 },
+    /* as virtio-vga: VGA RAM, the modern BAR and MSI-X leave no BAR free */
+    { "vga", "vhost-user-vga", NULL, true, true, 2 },
+    /* guest_cid 3, which QEMU reads from the backend */
+    { "vsock", "vhost-user-vsock-pci", "vhost-user-vsock-device", true,
+      false, 3, "", { 3 } },
+};
+
+typedef enum VuKind { VU_BAR, VU_PCI_POOL, VU_MMIO_POOL } VuKind;
+
+static const char *const vu_kind_names[] = {
+    "pci-bar", "pci-pool", "mmio-pool",
+};
+
+typedef struct VuCase {
+    const VuType *t;
+    VuKind kind;
+    bool hostile;
+} VuCase;
+
+/* The names of every type this build has */
+static GHashTable *all_types(void)
+{
+    QTestState *qts = qtest_init("-M none");
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-list-types' }");
+    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                              g_free, NULL);
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *t = qobject_to(QDict, qlist_entry_obj(e));
+
+        g_hash_table_add(names, g_strdup(qdict_get_str(t, "name")));
+    }
+    qobject_unref(rsp);
+    qtest_quit(qts);
+    return names;
+}
+
+static void test_vu_type(const void *opaque)
+{
+    const VuCase *vc = opaque;
+    const VuType *t = vc->t;
+    const char *type = vc->kind == VU_MMIO_POOL ? t->mmio : t->pci;
+    Backend vu;
+    QRestrictedMachine m = { 0 };
+    QRestrictedDevice *d;
+    QVirtQueue *vq[4];
+    static const char ping[] = "to the backend, through the window";
+    g_autofree char *win = NULL;
+    uint64_t out, in;
+    uint16_t idx;
+    int i;
+
+    g_assert_cmpint(t->nqueues, <=, G_N_ELEMENTS(vq));
+    backend_start_full(&vu, NULL, t->config, sizeof(t->config));
+    if (vc->kind == VU_BAR) {
+        win = g_strdup("-object memory-backend-memfd,id=win0,size=2M,"
+                       "share=on");
+    } else {
+        win = g_strdup("-object memory-backend-memfd,id=pm,size=2M,"
+                       "share=on -object restricted-dma-pool,id=p0,"
+                       "memdev=pm");
+    }
+    /* guest RAM shared: only the memory table keeps the backend out */
+    guest_start(&m, &vu, true, "%s -device %s,id=dev0,chardev=vu0%s%s%s,%s",
+                win, type, vc->kind == VU_MMIO_POOL ? "" : ",addr=4.0",
+                t->legacy_prop && vc->kind != VU_MMIO_POOL ?
+                ",disable-legacy=on" : "", t->props ? t->props : "",
+                vc->kind == VU_BAR ? "restricted-dma-bar-memdev=win0" :
+                "restricted-dma-pool=p0");
+    d = vc->kind == VU_MMIO_POOL ? qrestricted_mmio(&m, 0, "dev0") :
+        qrestricted_pci(&m, DEVFN, "dev0");
+    qrestricted_driver_queues(d, 0, t->nqueues, vq);
+    backend_wait_tables(&vu, 1);
+    backend_assert_only_window(&vu, d->win);
+
+    if (!vc->hostile) {
+        QRestrictedBuf b[2] = {
+            { qrestricted_put(d, ping, sizeof(ping)), sizeof(ping), false },
+            { qrestricted_put(d, NULL, 64), 64, true },
+        };
+        char back[sizeof(ping)];
+
+        g_assert_cmpint(qrestricted_call(d, vq[0], b, 2), ==, sizeof(ping));
+        qtest_memread(m.qts, b[1].addr, back, sizeof(back));
+        g_assert_cmpstr(back, ==, ping);
+        g_assert_cmpint(vu.requests, ==, 1);
+        g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 0);
+        g_assert_false(qrestricted_dev_status(d) &
+                       VIRTIO_CONFIG_S_NEEDS_RESET);
+    } else {
+        QRestrictedBuf b[2];
+
+        out = qrestricted_put(d, ping, sizeof(ping));
+        in = qrestricted_canary(d, 64);
+        g_assert_true(in + 64 <= d->win->base ||
+                      in >= d->win->base + d->win->size);
+        b[0] = (QRestrictedBuf) { out, sizeof(ping), false };
+        b[1] = (QRestrictedBuf) { in, 64, true };
+        idx = qrestricted_used_idx(d, vq[0]);
+        qrestricted_submit_chain(d, vq[0], b, 2);
+        backend_wait_unmapped(&vu, 1);
+        g_assert_cmphex(vu.unmapped_addr, ==, in);
+        qrestricted_wait_needs_reset(d);
+        g_assert_cmpint(qrestricted_int(d, "backend-errors"), ==, 1);
+        qrestricted_assert_filled(m.qts, in, QRESTRICTED_CANARY, 64);
+        g_assert_cmpint(qrestricted_used_idx(d, vq[0]), ==, idx);
+        g_assert_cmpint(vu.requests, ==, 0);
+        backend_assert_only_window(&vu, d->win);
+    }
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    for (i = 0; i < t->nqueues; i++) {
+        qvirtqueue_cleanup(d->vdev->bus, vq[i], &d->win->alloc);
+    }
+    qrestricted_stop(&m);
+    backend_stop(&vu);
+}
+
+/* A type with no free BAR is refused a BAR window, once it has a backend */
+static void test_vu_type_no_bar(const void *opaque)
+{
+    const VuType *t = opaque;
+    g_autofree char *args = NULL;
+    Backend vu;
+
+    backend_start_full(&vu, NULL, t->config, sizeof(t->config));
+    args = g_strdup_printf("-chardev socket,id=vu0,path=%s "
+                           "-object memory-backend-memfd,id=win0,size=2M,"
+                           "share=on -device %s,chardev=vu0%s,"
+                           "restricted-dma-bar-memdev=win0", vu.path, t->pci,
+                           t->legacy_prop ? ",disable-legacy=on" : "");
+    qrestricted_assert_run(NULL, args, 1, "restricted-dma-bar=2: BAR 2 is in "
+                           "use by the virtio-pci modern BAR");
+    g_assert_cmpint(vu.tables, ==, 0);
+    backend_stop(&vu);
+}
+
+static void add_vu_types(bool arm)
+{
+    g_autoptr(GHashTable) types = all_types();
+    size_t i;
+    int k, h;
+
+    for (i = 0; i < G_N_ELEMENTS(vu_types); i++) {
+        for (k = VU_BAR; k <= VU_MMIO_POOL; k++) {
+            const char *type = k == VU_MMIO_POOL ? vu_types[i].mmio :
+                               vu_types[i].pci;
+
+            if (!type || (k == VU_MMIO_POOL && !arm) ||
+                !g_hash_table_contains(types, type)) {
+                continue;
+            }
+            if (k == VU_BAR && vu_types[i].no_bar) {
+                g_autofree char *path = g_strdup_printf(
+                    "/virtio-rdma-vhost-user/types/pci-bar/%s/refused",
+                    vu_types[i].name);
+
+                qtest_add_data_func(path, &vu_types[i], test_vu_type_no_bar);
+                continue;
+            }
+            for (h = 0; h < 2; h++) {
+                VuCase *vc = g_new0(VuCase, 1);
+                g_autofree char *path = NULL;
+
+                vc->t = &vu_types[i];
+                vc->kind = k;
+                vc->hostile = h;
+                path = g_strdup_printf("/virtio-rdma-vhost-user/types/%s/%s/"
+                                       "%s", vu_kind_names[k],
+                                       vu_types[i].name,
+                                       h ? "hostile" : "io");
+                qtest_add_data_func_full(path, vc, test_vu_type, g_free);
+            }
+        }
+    }
+}
+
 /* ---- refusals -------------------------------------------------------- */
 
 typedef struct Refusal {
@@ -988,6 +1246,7 @@ int main(int argc, char **argv)
                        test_pci_hot_unplug);
     }
     add_refusals(refusals, ARRAY_SIZE(refusals));
+    add_vu_types(!qrestricted_machine_is_x86(NULL));
     if (!qrestricted_machine_is_x86(NULL)) {
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/io", test_mmio_io);
         qtest_add_func("/virtio-rdma-vhost-user/mmio-pool/io-shared-ram",
