@@ -211,8 +211,14 @@ static void blk_io(Ctx *c)
 static void blk_hostile(Ctx *c)
 {
     uint64_t data = qrestricted_canary(c->d, SECTOR);
+    uint16_t idx = qrestricted_used_idx(c->d, c->vq[0]);
+    uint64_t status;
 
-    qrestricted_hostile_buffer(c->d, c->vq[0], data, SECTOR, data, SECTOR);
+    qrestricted_blk_submit(c->d, c->vq[0], &c->d->win->alloc,
+                           VIRTIO_BLK_T_IN, 0, data, SECTOR, &status);
+    qrestricted_assert_broken(c->d, c->vq[0], idx, "buffer", data, SECTOR,
+                              data, SECTOR);
+    g_assert_cmphex(qtest_readb(qts_of(c), status), ==, 0xff);
 }
 
 /* ---- virtio-net ------------------------------------------------------- */
