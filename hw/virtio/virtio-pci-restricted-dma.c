@@ -279,6 +279,35 @@ static void virtio_pci_restricted_dma_announce(VirtIOPCIProxy *proxy,
     virtio_pci_add_mem_cap(proxy, &cap.cap);
 }
 
+/*
+ * An MSI message is a DMA write of the device to an address the guest
+ * chose.  Aimed at an interrupt controller it is an interrupt; aimed at
+ * RAM outside the window it is a write the window forbids: drop it and
+ * report the violation.
+ */
+static void virtio_pci_restricted_dma_msi_trigger(PCIDevice *dev,
+                                                  MSIMessage msg)
+{
+    VirtIOPCIProxy *proxy = VIRTIO_PCI(dev);
+    VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);
+    hwaddr xlat, len = sizeof(uint32_t);
+    MemoryRegion *mr;
+    bool ram;
+
+    if (vdev) {
+        RCU_READ_LOCK_GUARD();
+        mr = address_space_translate(&dev->bus_master_as, msg.address, &xlat,
+                                     &len, true, MEMTXATTRS_UNSPECIFIED);
+        ram = memory_region_is_ram(mr);
+        if (ram && !virtio_restricted_dma_check(vdev, msg.address,
+                                                sizeof(uint32_t),
+                                                "MSI message")) {
+            return;
+        }
+    }
+    pci_default_msi_trigger(dev, msg);
+}
+
 bool virtio_pci_restricted_dma_plug(VirtIOPCIProxy *proxy, Error **errp)
 {
     VirtIODevice *vdev = virtio_bus_get_device(&proxy->bus);
@@ -295,6 +324,7 @@ bool virtio_pci_restricted_dma_plug(VirtIOPCIProxy *proxy, Error **errp)
     if (!provider) {
         return true;
     }
+    dev->msi_trigger = virtio_pci_restricted_dma_msi_trigger;
     if (provider != OBJECT(proxy)) {
         virtio_pci_restricted_dma_announce(proxy, provider);
         return true;

@@ -661,6 +661,95 @@ static void test_hostile_used_ring_outside(void)
     qrestricted_stop(&m);
 }
 
+/*
+ * An MSI-X message is a DMA write of the device too: vector 0 of queue 0
+ * at @addr with @data; then one request, completed, on a device that
+ * polls its used ring.
+ */
+static uint32_t msix_request(QRestrictedDevice *d, QVirtQueue *vq,
+                             uint64_t addr, uint32_t data)
+{
+    QPCIDevice *pdev = d->pci->pdev;
+    uint64_t off = pdev->msix_table_off;
+    uint64_t buf = qrestricted_put(d, NULL, SECTOR);
+    uint64_t status;
+    uint32_t ctrl;
+
+    qpci_io_writel(pdev, pdev->msix_table_bar,
+                   off + PCI_MSIX_ENTRY_LOWER_ADDR, addr & 0xffffffff);
+    qpci_io_writel(pdev, pdev->msix_table_bar,
+                   off + PCI_MSIX_ENTRY_UPPER_ADDR, addr >> 32);
+    qpci_io_writel(pdev, pdev->msix_table_bar, off + PCI_MSIX_ENTRY_DATA,
+                   data);
+    ctrl = qpci_io_readl(pdev, pdev->msix_table_bar,
+                         off + PCI_MSIX_ENTRY_VECTOR_CTRL);
+    qpci_io_writel(pdev, pdev->msix_table_bar,
+                   off + PCI_MSIX_ENTRY_VECTOR_CTRL,
+                   ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT);
+    d->pci->msix_ops->set_queue_vector(d->pci, vq->index, 0);
+    return qrestricted_blk_submit(d, vq, &qrestricted_window(d)->alloc,
+                                  VIRTIO_BLK_T_IN, 0, buf, SECTOR, &status);
+}
+
+static QRestrictedDevice *start_blk_msix(QRestrictedMachine *m,
+                                         QVirtQueue **vq)
+{
+    QRestrictedDevice *d = start_blk(m, "restricted-dma-bar-size=1M");
+
+    qpci_msix_enable(d->pci->pdev);
+    *vq = qrestricted_driver(d);
+    return d;
+}
+
+/* A vector aimed at the window: the message is delivered there. */
+static void test_msix_in_window(void)
+{
+    QRestrictedMachine m = { 0 };
+    QVirtQueue *vq;
+    QRestrictedDevice *d = start_blk_msix(&m, &vq);
+    uint64_t msg = qrestricted_put(d, NULL, 4);
+
+    qrestricted_wait_used(d, vq, msix_request(d, vq, msg, 0x4d5349));
+    qrestricted_settle(m.qts);
+    g_assert_cmphex(qtest_readl(m.qts, msg), ==, 0x4d5349);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    qrestricted_stop(&m);
+}
+
+/* A vector aimed at the interrupt controller is an interrupt, not DMA. */
+static void test_msix_interrupt_controller(void)
+{
+    QRestrictedMachine m = { 0 };
+    QVirtQueue *vq;
+    QRestrictedDevice *d = start_blk_msix(&m, &vq);
+
+    /* x86: the local APIC, fixed delivery of vector 0x30 to CPU 0 */
+    qrestricted_wait_used(d, vq, msix_request(d, vq, 0xfee00000, 0x30));
+    qrestricted_settle(m.qts);
+    g_assert_false(qrestricted_dev_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    qrestricted_stop(&m);
+}
+
+/*
+ * A vector aimed at guest RAM outside the window: the request completes
+ * in the window, but the message is not written; it is a violation.
+ */
+static void test_msix_outside(void)
+{
+    QRestrictedMachine m = { 0 };
+    QVirtQueue *vq;
+    QRestrictedDevice *d = start_blk_msix(&m, &vq);
+    uint64_t canary = qrestricted_canary(d, 4);
+
+    msix_request(d, vq, canary, 0x4d5349);
+    qrestricted_expect_violation(d, "MSI message", canary, 4);
+    qrestricted_wait_needs_reset(d);
+    qrestricted_assert_filled(m.qts, canary, QRESTRICTED_CANARY, 4);
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 1);
+    qrestricted_stop(&m);
+}
+
 /* Once a driver opted in, the hostile cases are caught as with refuse. */
 static void test_opt_in_hostile_rings(void)
 {
@@ -1224,6 +1313,12 @@ int main(int argc, char **argv)
                    test_hostile_used_ring_outside);
     qtest_add_func("/virtio-rdma/hostile/wrap-around",
                    test_hostile_buffer_wraps);
+    qtest_add_func("/virtio-rdma/hostile/msix-outside", test_msix_outside);
+    qtest_add_func("/virtio-rdma/msix/in-window", test_msix_in_window);
+    if (qrestricted_machine_is_x86(NULL)) {
+        qtest_add_func("/virtio-rdma/msix/interrupt-controller",
+                       test_msix_interrupt_controller);
+    }
     qtest_add_func("/virtio-rdma/bar/move", test_bar_move);
     qtest_add_func("/virtio-rdma/bar/bus-master", test_bus_master);
     qtest_add_func("/virtio-rdma/bit27/hidden", test_bit27_hidden);
