@@ -64,6 +64,7 @@ export CCACHE_NOHASHDIR := 1
 QEMU_TARGETS := qemu-system-x86_64 qemu-system-aarch64
 # qtest binaries that "make check" runs
 QTEST_TARGETS := tests/qtest/qos-test tests/qtest/virtio-restricted-dma-test \
+	tests/qtest/virtio-restricted-dma-devices-test \
 	tests/qtest/virtio-restricted-dma-pool-test \
 	tests/qtest/virtio-restricted-dma-fault-test \
 	tests/qtest/virtio-restricted-dma-vhost-user-test
