@@ -9,7 +9,8 @@
 #                   boot matrix of real Linux guests
 #   make check-boot the boot matrix alone
 #   make bench      the benchmarks (BUILD_DIR/bench/results.md)
-#   make demo       boot the demonstration guest
+#   make demo       boot the demonstration guest (DEMO_SCENES="x86_64
+#                   aarch64" for both scenes; default x86_64)
 #   make export     the whole fork as a git-am-able series in BUILD_DIR/export
 #   make checkpatch export, then run QEMU's checkpatch.pl over the series
 #   make fuzz       QEMU's generic fuzzer on the restricted devices, each
@@ -76,12 +77,8 @@ all: build
 assemble:
 	@scripts/assemble $(BUILD_DIR)
 
-build: assemble
+build: assemble firmware
 	$(NINJA) -C $(QEMU_BUILD) $(QEMU_TARGETS)
-	@for d in $(FIRMWARE_DIRS); do \
-	    mkdir -p $(QEMU_BUILD)/qemu-bundle$$(dirname $$d); \
-	    ln -sfn $$d $(QEMU_BUILD)/qemu-bundle$$d; \
-	done
 ifeq ($(BASE_ONLY),no)
 	$(NINJA) -C $(FORK_BUILD)
 endif
@@ -107,10 +104,21 @@ bench: build
 	tests/bench/run-bench --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
 # Only what the demo boots: the QEMU targets of its scenes (scripts/demo
-# --qemu-targets; today qemu-system-aarch64 alone) and one guest kernel,
-# in numbered stages with their expected durations.
-demo: assemble
-	@scripts/demo --build-dir $(BUILD_DIR) --ninja "$(NINJA) -C $(QEMU_BUILD)"
+# --qemu-targets; qemu-system-x86_64 alone for the default scene) and one
+# guest kernel per scene, in numbered stages with their expected durations.
+# DEMO_SCENES: the scenes, of x86_64 and aarch64 (empty: scripts/demo's
+# default, x86_64).
+DEMO_SCENES ?=
+demo: assemble firmware
+	@scripts/demo --build-dir $(BUILD_DIR) --ninja "$(NINJA) -C $(QEMU_BUILD)" \
+	    $(if $(strip $(DEMO_SCENES)),--scenes "$(DEMO_SCENES)")
+
+# q35's SeaBIOS (and its option ROMs) for binaries run from the build tree
+firmware:
+	@for d in $(FIRMWARE_DIRS); do \
+	    mkdir -p $(QEMU_BUILD)/qemu-bundle$$(dirname $$d); \
+	    ln -sfn $$d $(QEMU_BUILD)/qemu-bundle$$d; \
+	done
 
 export: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) $(BUILD_DIR)/export
@@ -118,8 +126,8 @@ export: assemble
 checkpatch: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
 
-.PHONY: all assemble build fuzz-build check-build check check-boot bench demo \
-	export checkpatch
+.PHONY: all assemble firmware build fuzz-build check-build check check-boot \
+	bench demo export checkpatch
 endif
 
 # make install, make uninstall (scripts/install): QEMU's own meson install,
