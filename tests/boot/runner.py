@@ -595,7 +595,8 @@ class Guests:
     """Kernels (from guest.py's cache) and initramfses (built once per run
     into work).  Kernel kinds: "unaware" is Debian's packaged kernel
     (virtio as modules); "pool" and "feature" are the fork's aware arm64
-    kernels (Image.pool, Image.feature).  alone=True builds the feature
+    kernels (Image.pool, Image.feature); "feature" on x86_64 is the fork's
+    x86_64 kernel with the series (bzImage).  alone=True builds the feature
     kernel without the pool one (see feature_kernel_alone())."""
 
     def __init__(self, work, alone=False):
@@ -617,6 +618,9 @@ class Guests:
             elif kind in ("pool", "feature") and arch == "aarch64":
                 d = guest.aware_kernels()
                 self.kernels[key] = (os.path.join(d, "Image." + kind), None)
+            elif kind == "feature" and arch == "x86_64":
+                self.kernels[key] = (os.path.join(guest.x86_64_kernel(),
+                                                  "bzImage"), None)
             else:
                 raise RunnerError("no %s kernel for %s" % (kind, arch))
         return self.kernels[key]
