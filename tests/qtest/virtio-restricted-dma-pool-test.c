@@ -829,6 +829,92 @@ static void test_x86_shared(void)
  * A device plugged at run time may use a pool that existed at boot: the
  * E820 map reserved it, and the device's capability announces it.
  */
+/*
+ * A pool is guest RAM: it migrates with the rest of RAM, placed at the
+ * same address on a destination with the same command line, and the
+ * device goes on there with what the driver left in the pool.
+ */
+static void test_x86_migration(void)
+{
+    QRestrictedMachine src = { 0 }, dst = { 0 };
+    g_autofree char *uri = g_strdup_printf("unix:/tmp/qtest-rdma-pool-%d.mig",
+                                           getpid());
+    struct virtio_blk_outhdr hdr = {
+        .type = cpu_to_le32(VIRTIO_BLK_T_IN),
+    };
+    uint64_t keep, data, status, hdr_addr, base;
+    uint8_t pattern[SECTOR], back[SECTOR];
+    QRestrictedDevice *d;
+    QVirtQueue *vq;
+    const char *st;
+    uint32_t head;
+    QDict *rsp;
+    size_t i;
+
+    x86_start(&src, NULL, "-device virtio-blk-pci,id=dev0,drive=d0,"
+              "addr=4.0,disable-legacy=on,restricted-dma-pool=p0");
+    d = qrestricted_pci(&src, QPCI_DEVFN(4, 0), "dev0");
+    vq = qrestricted_driver(d);
+    blk_roundtrip(d, vq, src.img[0], 0, 0x19);
+    base = d->win->base;
+    for (i = 0; i < sizeof(pattern); i++) {
+        pattern[i] = i * 11 + 3;
+    }
+    /* what the driver keeps in the pool, and a request for later */
+    keep = guest_alloc(&d->win->alloc, sizeof(pattern));
+    qtest_memwrite(src.qts, keep, pattern, sizeof(pattern));
+    data = guest_alloc(&d->win->alloc, SECTOR);
+    status = guest_alloc(&d->win->alloc, 1);
+    hdr_addr = guest_alloc(&d->win->alloc, sizeof(hdr));
+
+    /* the same disks, pool and device, waiting for the migration */
+    dst.machine = "q35";
+    dst.ram_mb = X86_RAM_MB;
+    qrestricted_start(&dst, "-drive if=none,id=d0,file=%s,format=raw "
+                      "-drive if=none,id=d1,file=%s,format=raw "
+                      "-object restricted-dma-pool,id=p0,size=16M "
+                      "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
+                      "disable-legacy=on,restricted-dma-pool=p0 "
+                      "-incoming %s", src.img[0], src.img[1], uri);
+    qtest_qmp_assert_success(src.qts, "{ 'execute': 'migrate',"
+                             " 'arguments': { 'uri': %s } }", uri);
+    do {
+        g_usleep(10000);
+        rsp = qtest_qmp(src.qts, "{ 'execute': 'query-migrate' }");
+        st = qdict_get_str(qdict_get_qdict(rsp, "return"), "status");
+        g_assert_cmpstr(st, !=, "failed");
+        i = g_str_equal(st, "completed");
+        qobject_unref(rsp);
+    } while (!i);
+    qtest_qmp_eventwait(dst.qts, "RESUME");
+    d = qrestricted_adopt(&dst, d);
+
+    /* the pool is where it was, with what the driver left in it */
+    g_assert_cmphex(qrestricted_int(d, "window-address"), ==, base);
+    g_assert_true(qrestricted_bool(d, "driver-accepted"));
+    qtest_memread(dst.qts, keep, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), pattern, sizeof(pattern));
+
+    /* the queue goes on where it was: sector 0 as blk_roundtrip wrote it */
+    vq->vdev = d->vdev;
+    qtest_memwrite(dst.qts, hdr_addr, &hdr, sizeof(hdr));
+    qtest_writeb(dst.qts, status, 0xff);
+    qrestricted_fill(dst.qts, data, 0, SECTOR);
+    head = qvirtqueue_add(dst.qts, vq, hdr_addr, sizeof(hdr), false, true);
+    qvirtqueue_add(dst.qts, vq, data, SECTOR, true, true);
+    qvirtqueue_add(dst.qts, vq, status, 1, true, false);
+    qvirtqueue_kick(dst.qts, d->vdev, vq, head);
+    qvirtio_wait_used_elem(dst.qts, d->vdev, vq, head, NULL,
+                           QRESTRICTED_TIMEOUT_US);
+    g_assert_cmpint(qtest_readb(dst.qts, status), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmphex(qtest_readb(dst.qts, data), ==, 0x19);
+    g_assert_cmphex(qtest_readb(dst.qts, data + 1), ==, (uint8_t)(0x19 + 7));
+    g_assert_cmpint(qrestricted_int(d, "violations"), ==, 0);
+    unlink(uri + strlen("unix:"));
+    qrestricted_stop(&dst);
+    qrestricted_stop(&src);
+}
+
 static void test_x86_hotplug(void)
 {
     QRestrictedMachine m = { 0 };
@@ -1078,6 +1164,8 @@ int main(int argc, char **argv)
         qtest_add_func("/virtio-rdma-pool/x86/io", test_x86_io);
         qtest_add_func("/virtio-rdma-pool/x86/shared", test_x86_shared);
         qtest_add_func("/virtio-rdma-pool/x86/hotplug", test_x86_hotplug);
+        qtest_add_func("/virtio-rdma-pool/x86/migration",
+                       test_x86_migration);
         qtest_add_func("/virtio-rdma-pool/x86/object-add-refused",
                        test_x86_object_add_refused);
         add_bad_configs(bad_x86, G_N_ELEMENTS(bad_x86));
