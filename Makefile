@@ -90,7 +90,13 @@ check-build: build
 	$(NINJA) -C $(QEMU_BUILD) $(QTEST_TARGETS) \
 	    tests/qtest/virtio-restricted-dma-bench
 
-check: check-build
+# The guest kernels the boot matrix, the install tests and the demo boot:
+# fetched or built once (the fork's own kernels take minutes each, cold)
+# and cached in QEMU_RDMA_CACHE, before the tests and their timeouts start.
+guests:
+	tests/boot/guest.py kernels
+
+check: check-build guests
 ifeq ($(BASE_ONLY),yes)
 	@echo "$(BUILD_DIR) is a --base-only build: the fork's tests do not apply" >&2; exit 1
 endif
@@ -126,8 +132,8 @@ export: assemble
 checkpatch: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
 
-.PHONY: all assemble firmware build fuzz-build check-build check check-boot \
-	bench demo export checkpatch
+.PHONY: all assemble firmware build fuzz-build check-build guests check \
+	check-boot bench demo export checkpatch
 endif
 
 # make install, make uninstall (scripts/install): QEMU's own meson install,

@@ -22,6 +22,10 @@ packages only, and cache them outside the repository keyed by their inputs.
                                        linux/x86_64.config and the series,
                                        built with Debian's gcc: prints the
                                        cache directory holding bzImage
+  guest.py kernels                     all of the above: every kernel the
+                                       boot matrix, the demo and the install
+                                       tests boot ("make check" runs it
+                                       before its timed tests)
   guest.py initramfs ARCH INIT OUT [--kernel-dir DIR --modules M1,M2]
                                        a cpio.gz of Debian's busybox-static
                                        for ARCH, INIT as /init, and the named
@@ -454,6 +458,7 @@ def main():
     k.add_argument("arch", choices=["amd64", "arm64"])
     sub.add_parser("aware-kernels")
     sub.add_parser("x86_64-kernel")
+    sub.add_parser("kernels")
     i = sub.add_parser("initramfs")
     i.add_argument("arch", choices=["amd64", "arm64"])
     i.add_argument("init")
@@ -468,6 +473,11 @@ def main():
     elif args.cmd == "aware-kernels":
         print(aware_kernels())
     elif args.cmd == "x86_64-kernel":
+        print(x86_64_kernel())
+    elif args.cmd == "kernels":
+        for arch in ("amd64", "arm64"):
+            print(debian_kernel(arch))
+        print(aware_kernels())
         print(x86_64_kernel())
     elif args.cmd == "initramfs":
         mods = [m for m in args.modules.split(",") if m]
