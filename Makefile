@@ -8,6 +8,9 @@
 #   make check      the fork's tests, the upstream qos-test guard and the
 #                   boot matrix of real Linux guests
 #   make check-boot the boot matrix alone
+#   make soak       real guests on both window kinds under verified I/O,
+#                   device resets and hot-plug, SOAK_TIME seconds (default
+#                   600); not part of make check
 #   make bench      the benchmarks (BUILD_DIR/bench/results.md)
 #   make demo       boot the demonstration guest (DEMO_SCENES="x86_64
 #                   aarch64" for both scenes; default x86_64)
@@ -51,10 +54,10 @@ check-sanitizers: $(FUZZ_DIR)/config.mk
 .PHONY: fuzz check-sanitizers
 
 ifeq ($(QEMU_BUILD),)
-not-configured all check check-boot bench demo export checkpatch fuzz-build:
+not-configured all check check-boot soak bench demo export checkpatch fuzz-build:
 	@echo "$(BUILD_DIR) is not configured: run ./configure first (see README.md)" >&2
 	@exit 1
-.PHONY: not-configured all check check-boot bench demo export checkpatch fuzz-build
+.PHONY: not-configured all check check-boot soak bench demo export checkpatch fuzz-build
 else
 
 NINJA ?= ninja
@@ -105,6 +108,10 @@ endif
 check-boot: build
 	tests/boot/run-matrix --build-dir $(BUILD_DIR)
 
+SOAK_TIME ?= 600
+soak: build
+	tests/boot/soak --build-dir $(BUILD_DIR) --time $(SOAK_TIME) $(SOAK_ARGS)
+
 bench: build
 	$(NINJA) -C $(QEMU_BUILD) tests/qtest/virtio-restricted-dma-bench
 	tests/bench/run-bench --build-dir $(BUILD_DIR) $(BENCH_ARGS)
@@ -133,7 +140,7 @@ checkpatch: assemble
 	scripts/export-series --build-dir $(BUILD_DIR) --checkpatch $(BUILD_DIR)/export
 
 .PHONY: all assemble firmware build fuzz-build check-build guests check \
-	check-boot bench demo export checkpatch
+	check-boot soak bench demo export checkpatch
 endif
 
 # make install, make uninstall (scripts/install): QEMU's own meson install,

@@ -136,6 +136,43 @@ def drive(node_id, path, fmt="raw", **opts):
                     + ["%s=%s" % kv for kv in opts.items()])
 
 
+# init-case's iorun: round N of tag TAG writes 1 MiB of "RDMA-IO TAG N"
+# lines into slot N % IO_SLOTS of the disk, reads it back and prints
+# "IO TAG N SLOT ok|bad SHA12"
+IO_ROUND = 1 << 20
+IO_SLOTS = 8
+IO_LINE = r"IO (\S+) (\d+) (\d+) (ok|bad) ([0-9a-f]+)"
+
+
+def io_pattern(tag, n):
+    """What init-case's iorun writes in round n of tag."""
+    line = b"RDMA-IO %s %d\n" % (tag.encode(), n)
+    return (line * (IO_ROUND // len(line) + 1))[:IO_ROUND]
+
+
+def io_disk_check(path, tag, rounds):
+    """Check on the host, after the guest is gone, that each slot of the
+    disk image holds the pattern of the last round the guest reported
+    done in it (rounds: the round numbers reported ok); the slot of the
+    round after the last may have been written in part, and is skipped.
+    Returns (slots checked, [problems])."""
+    if not rounds:
+        return 0, ["no round was done"]
+    last = max(rounds)
+    latest = {}
+    for n in rounds:
+        s = n % IO_SLOTS
+        latest[s] = max(latest.get(s, 0), n)
+    latest.pop((last + 1) % IO_SLOTS, None)
+    problems = []
+    with open(path, "rb") as f:
+        for s, n in sorted(latest.items()):
+            f.seek(s * IO_ROUND)
+            if f.read(IO_ROUND) != io_pattern(tag, n):
+                problems.append("slot %d does not hold round %d" % (s, n))
+    return len(latest), problems
+
+
 def driver_of(device):
     return device.split(",", 1)[0]
 
