@@ -30,6 +30,7 @@
 #include "libqos/pci.h"
 #include "libqos/virtio.h"
 #include "libqos/virtio-restricted-dma.h"
+#include "migration/migration-qmp.h"
 
 #define POOL_SIZE (16 * MiB)
 #define CANARY 0xa5
@@ -839,16 +840,12 @@ static void test_x86_migration(void)
     QRestrictedMachine src = { 0 }, dst = { 0 };
     g_autofree char *uri = g_strdup_printf("unix:/tmp/qtest-rdma-pool-%d.mig",
                                            getpid());
-    struct virtio_blk_outhdr hdr = {
-        .type = cpu_to_le32(VIRTIO_BLK_T_IN),
-    };
-    uint64_t keep, data, status, hdr_addr, base;
+    QGuestAllocator *a;
+    uint64_t keep, data, status, base;
     uint8_t pattern[SECTOR], back[SECTOR];
     QRestrictedDevice *d;
     QVirtQueue *vq;
-    const char *st;
     uint32_t head;
-    QDict *rsp;
     size_t i;
 
     x86_start(&src, NULL, "-device virtio-blk-pci,id=dev0,drive=d0,"
@@ -856,16 +853,16 @@ static void test_x86_migration(void)
     d = qrestricted_pci(&src, QPCI_DEVFN(4, 0), "dev0");
     vq = qrestricted_driver(d);
     blk_roundtrip(d, vq, src.img[0], 0, 0x19);
+    /* the pool stays where it is: the driver allocates from it after */
+    a = &d->win->alloc;
     base = d->win->base;
     for (i = 0; i < sizeof(pattern); i++) {
         pattern[i] = i * 11 + 3;
     }
-    /* what the driver keeps in the pool, and a request for later */
-    keep = guest_alloc(&d->win->alloc, sizeof(pattern));
+    /* what the driver keeps in the pool, and a buffer for later */
+    keep = guest_alloc(a, sizeof(pattern));
     qtest_memwrite(src.qts, keep, pattern, sizeof(pattern));
-    data = guest_alloc(&d->win->alloc, SECTOR);
-    status = guest_alloc(&d->win->alloc, 1);
-    hdr_addr = guest_alloc(&d->win->alloc, sizeof(hdr));
+    data = guest_alloc(a, SECTOR);
 
     /* the same disks, pool and device, waiting for the migration */
     dst.machine = "q35";
@@ -876,16 +873,8 @@ static void test_x86_migration(void)
                       "-device virtio-blk-pci,id=dev0,drive=d0,addr=4.0,"
                       "disable-legacy=on,restricted-dma-pool=p0 "
                       "-incoming %s", src.img[0], src.img[1], uri);
-    qtest_qmp_assert_success(src.qts, "{ 'execute': 'migrate',"
-                             " 'arguments': { 'uri': %s } }", uri);
-    do {
-        g_usleep(10000);
-        rsp = qtest_qmp(src.qts, "{ 'execute': 'query-migrate' }");
-        st = qdict_get_str(qdict_get_qdict(rsp, "return"), "status");
-        g_assert_cmpstr(st, !=, "failed");
-        i = g_str_equal(st, "completed");
-        qobject_unref(rsp);
-    } while (!i);
+    migrate_qmp(src.qts, dst.qts, uri, NULL, "{}");
+    wait_for_migration_complete(src.qts);
     qtest_qmp_eventwait(dst.qts, "RESUME");
     d = qrestricted_adopt(&dst, d);
 
@@ -897,13 +886,9 @@ static void test_x86_migration(void)
 
     /* the queue goes on where it was: sector 0 as blk_roundtrip wrote it */
     vq->vdev = d->vdev;
-    qtest_memwrite(dst.qts, hdr_addr, &hdr, sizeof(hdr));
-    qtest_writeb(dst.qts, status, 0xff);
     qrestricted_fill(dst.qts, data, 0, SECTOR);
-    head = qvirtqueue_add(dst.qts, vq, hdr_addr, sizeof(hdr), false, true);
-    qvirtqueue_add(dst.qts, vq, data, SECTOR, true, true);
-    qvirtqueue_add(dst.qts, vq, status, 1, true, false);
-    qvirtqueue_kick(dst.qts, d->vdev, vq, head);
+    head = qrestricted_blk_submit(d, vq, a, VIRTIO_BLK_T_IN, 0, data, SECTOR,
+                                  &status);
     qvirtio_wait_used_elem(dst.qts, d->vdev, vq, head, NULL,
                            QRESTRICTED_TIMEOUT_US);
     g_assert_cmpint(qtest_readb(dst.qts, status), ==, VIRTIO_BLK_S_OK);
