@@ -1034,6 +1034,18 @@ static const BadConfig bad_configs[] = {
     { "below-min", BLK "disable-legacy=on,restricted-dma-bar-size=64K",
       "is below the minimum of", NULL,
       PLUGS(BLK_PLUG("'restricted-dma-bar-size': 65536", BAR_1M)) },
+    /*
+     * The minimum counts every queue: 16 queues of 1024 need 672 KiB
+     * (their rings and one request), so 512 KiB is refused for them and
+     * taken for one queue of the same size.
+     */
+    { "below-min-queues", BLK "disable-legacy=on,num-queues=16,"
+      "queue-size=1024,restricted-dma-bar-size=512K",
+      "is below the minimum of 672 KiB (688640 bytes)", NULL,
+      PLUGS(BLK_PLUG("'num-queues': 16, 'queue-size': 1024, "
+                     "'restricted-dma-bar-size': 524288",
+                     "'num-queues': 1, 'queue-size': 1024, "
+                     "'restricted-dma-bar-size': 524288")) },
     { "above-max", BLK "disable-legacy=on,restricted-dma-bar-size=4G",
       "is above the maximum of 2 GiB", NULL,
       PLUGS(BLK_PLUG("'restricted-dma-bar-size': 4294967296", BAR_1M)) },
