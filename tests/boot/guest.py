@@ -9,14 +9,16 @@ packages only, and cache them outside the repository keyed by their inputs.
                                        vmlinuz and lib/modules/
   guest.py aware-kernels               the fork's arm64 guests, built from
                                        Debian's linux-source-6.1 with
-                                       allnoconfig plus linux/aware.config,
+                                       allnoconfig plus linux/aware.config
+                                       and linux/aware-feature.config,
                                        cross-compiled with Debian's
                                        gcc-aarch64-linux-gnu: prints the
                                        cache directory holding Image.pool
-                                       (pool-aware) and Image.feature (plus
-                                       linux/aware-feature.config and the
-                                       series linux/NNNN-*.patch: bit 27,
-                                       the PCI window, UEFI/ACPI boot)
+                                       (pool-aware, unpatched) and
+                                       Image.feature (plus the series
+                                       linux/NNNN-*.patch and
+                                       linux/series.config: bit 27, the
+                                       PCI window, UEFI/ACPI boot)
   guest.py x86_64-kernel               the fork's x86_64 guest, Debian's
                                        linux-source-6.1 with allnoconfig,
                                        linux/x86_64.config and the series,
@@ -315,17 +317,27 @@ def linux_kernels(name, arch, builds):
     return out
 
 
-def aware_kernels():
-    """The arm64 guests: Image.pool, allnoconfig plus linux/aware.config,
-    pool-aware and unpatched; Image.feature, the same plus
-    linux/aware-feature.config with the series (bit 27, the PCI window,
-    UEFI and ACPI boot).  Returns the cache directory holding both."""
+def arm64_fragments():
+    """The config fragments of the arm64 images: (Image.pool's,
+    Image.feature's).  Both take linux/aware.config and
+    linux/aware-feature.config, so that Image.feature, built second in the
+    same tree, recompiles only what the series touches; Image.feature adds
+    linux/series.config, the series' own option."""
     lx = os.path.join(HERE, "linux")
-    aware = os.path.join(lx, "aware.config")
+    pool = [os.path.join(lx, "aware.config"),
+            os.path.join(lx, "aware-feature.config")]
+    return pool, pool + [os.path.join(lx, "series.config")]
+
+
+def aware_kernels():
+    """The arm64 guests: Image.pool, pool-aware and unpatched;
+    Image.feature, the same configuration with the series (bit 27, the
+    PCI window, UEFI and ACPI boot) and its option (arm64_fragments()).
+    Returns the cache directory holding both."""
+    pool, feature = arm64_fragments()
     return linux_kernels("aware", "arm64", [
-        ("Image.pool", [aware], False),
-        ("Image.feature", [aware, os.path.join(lx, "aware-feature.config")],
-         True)])
+        ("Image.pool", pool, False),
+        ("Image.feature", feature, True)])
 
 
 def x86_64_kernel():

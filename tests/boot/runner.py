@@ -621,11 +621,8 @@ def feature_kernel_alone():
     config, which doubles a first run.  The same image as aware_kernels()'
     Image.feature (its fragments and the series), in a cache entry of its
     own; returns the directory holding Image.feature."""
-    lx = os.path.join(HERE, "linux")
-    aware = os.path.join(lx, "aware.config")
     return guest.linux_kernels("aware-feature", "arm64", [
-        ("Image.feature", [aware, os.path.join(lx, "aware-feature.config")],
-         True)])
+        ("Image.feature", guest.arm64_fragments()[1], True)])
 
 
 class Guests:
