@@ -556,10 +556,17 @@ class Vm:
             self.devices.pop(dev_id, None)
         return ev is not None
 
-    def migrate_to(self, dst, uri, timeout=120):
+    def migrate_to(self, dst, uri, timeout=120, converge_after=None):
         """Migrate this QEMU into dst (started with incoming="defer") over
         uri (for example "unix:/path"); returns query-migrate's final
-        answer on the source."""
+        answer on the source.
+
+        A caller that slows the migration down (max-bandwidth) to keep the
+        guest working while its RAM is copied passes converge_after: once
+        that many dirty-page passes are done, the limits are lifted (as
+        tests/qtest/migration's migrate_ensure_converge() does), so that
+        a guest that dirties memory faster than the limit, as a TCG guest
+        on a loaded host can, still completes."""
         dst.qmp("migrate-incoming", uri=uri)
         self.qmp("migrate", uri=uri)
         deadline = time.time() + timeout
@@ -567,9 +574,17 @@ class Vm:
             st = self.qmp("query-migrate")
             if st.get("status") in ("completed", "failed", "cancelled"):
                 return st
+            passes = st.get("ram", {}).get("dirty-sync-count", 0)
+            if converge_after is not None and passes >= converge_after:
+                self.qmp("migrate-set-parameters",
+                         **{"max-bandwidth": 1 << 30,
+                            "downtime-limit": 30000})
+                converge_after = None
             if time.time() > deadline:
-                raise RunnerError("%s: migration still %s after %d s"
-                                  % (self.name, st.get("status"), timeout))
+                raise RunnerError("%s: migration still %s after %d s, "
+                                  "%d dirty-page passes"
+                                  % (self.name, st.get("status"), timeout,
+                                     passes))
             time.sleep(0.2)
 
 
