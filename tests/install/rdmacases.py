@@ -142,12 +142,14 @@ def disk_written(path):
 
 
 def result_line(console):
-    """The guest's RESULT line (without "RESULT "), or None."""
+    """The guest's RESULT line (without "RESULT "), or None.  Only a whole
+    line counts: the serial console is written as the guest prints, and a
+    slow (sanitized) QEMU can be read halfway through the line."""
     if not os.path.exists(console):
         return None
     with open(console, errors="replace") as f:
         for line in f:
-            if "RESULT " in line:
+            if "RESULT " in line and line.endswith("\n"):
                 return line[line.index("RESULT ") + 7:].strip()
     return None
 
